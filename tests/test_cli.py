@@ -1,0 +1,44 @@
+"""`jepa-lab run` / papermill on the experiment notebooks with tiny parameters, and its errors."""
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import ROOT, tiny_method_args
+
+PRETRAIN = ROOT / 'nbs' / 'experiments' / 'pretrain.ipynb'
+TINY = ['-p', 'steps', '4', '-p', 'batch_size', '16', '-p', 'dataset', 'digits', '-p', 'dataset_args', "{'size': 16}",
+        '-p', 'encoder', 'vit_nano', '-p', 'global_size', '16', '-p', 'local_size', '8', '-p', 'n_local', '2',
+        '-p', 'proj_hidden', '32', '-p', 'proj_dim', '8', '-p', 'n_slices', '32']
+
+def jepa_lab(*args):
+    code = 'import sys; from jepa_lab.cli import main; sys.exit(main(sys.argv[1:]))'
+    return subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+def test_run_pretrain_notebook_writes_a_run_folder(tmp_path):
+    r = jepa_lab('run', str(PRETRAIN), *TINY, '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((tmp_path / 'summary.json').read_text())
+    assert s['status'] == 'finished' and s['steps'] == 4
+    assert set(s['frozen_eval']) == {'trained', 'random_init'} and 0 <= s['frozen_eval']['trained']['linear_acc'] <= 1
+    assert (tmp_path / 'pretrain.ipynb').exists() and (tmp_path / 'checkpoints' / 'last.pt').exists()
+    assert {p.name for p in (tmp_path / 'figures').iterdir()} >= {'report.png', 'loss_decomposition.png', 'embedding_std.png', 'probe_accuracy.png'}
+
+def test_unknown_parameter_is_named(tmp_path):
+    r = jepa_lab('run', str(PRETRAIN), '-p', 'lamda', '0.1', '--out', str(tmp_path))
+    assert r.returncode == 1 and "no parameter(s) lamda" in r.stderr and "lam" in r.stderr
+
+def test_failing_cell_is_named(tmp_path):
+    r = jepa_lab('run', str(PRETRAIN), '-p', 'method', 'byol', '--out', str(tmp_path))
+    assert r.returncode == 1 and "failed in cell" in r.stderr and "unknown method 'byol'" in r.stderr and "RunConfig(" in r.stderr
+
+def test_missing_notebook_and_no_parameters(tmp_path):
+    r = jepa_lab('run', str(tmp_path / 'nope.ipynb'), '--out', str(tmp_path))
+    assert r.returncode == 1 and "notebook not found" in r.stderr
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1')])
+    nbformat.write(nb, tmp_path / 'plain.ipynb')
+    r = jepa_lab('run', str(tmp_path / 'plain.ipynb'), '-p', 'x', '2', '--out', str(tmp_path))
+    assert r.returncode == 1 and "no cell tagged 'parameters'" in r.stderr
+
+def test_missing_value_is_an_argparse_error(tmp_path):
+    r = jepa_lab('run', str(PRETRAIN), '-p', 'lam', '--out', str(tmp_path))
+    assert r.returncode == 2 and "expected 2 arguments" in r.stderr

@@ -1,0 +1,81 @@
+"""The trainer across modules: a run killed with SIGKILL resumes to the same metrics; bad configs fail clearly."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+import torch
+from conftest import tiny_config, timeless
+from jepa_lab.train import RunConfig, train, read_metrics, load_checkpoint
+
+def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
+    ref = train(tiny_config(tmp_path / 'ref', steps=40, ckpt_every=5))
+    cfg = tiny_config(tmp_path / 'killed', steps=40, ckpt_every=5)
+    Path(tmp_path / 'cfg.json').write_text(json.dumps(__import__('dataclasses').asdict(cfg)))
+    code = "import json,sys; from jepa_lab.train import RunConfig, train; train(RunConfig.from_dict(json.load(open(sys.argv[1]))))"
+    p = subprocess.Popen([sys.executable, '-c', code, str(tmp_path / 'cfg.json')])
+    ckpt = tmp_path / 'killed' / 'checkpoints' / 'last.pt'
+    deadline = time.time() + 120
+    while not ckpt.exists() and p.poll() is None and time.time() < deadline: time.sleep(0.005)
+    p.send_signal(signal.SIGKILL); p.wait()
+    killed_at = load_checkpoint(ckpt)['step']
+    assert 5 <= killed_at < 40, f"the run was not interrupted mid-way (checkpoint at step {killed_at})"
+    assert not (tmp_path / 'killed' / 'summary.json').exists()
+    summary = train(cfg)
+    assert summary['status'] == 'finished' and summary['steps'] == 40
+    assert timeless(read_metrics(tmp_path / 'killed')) == timeless(read_metrics(tmp_path / 'ref'))
+    a, b = load_checkpoint(tmp_path / 'ref' / 'checkpoints' / 'last.pt'), load_checkpoint(ckpt)
+    assert all(torch.equal(a['method'][k], b['method'][k]) for k in a['method'])
+
+@pytest.mark.parametrize('kw, msg', [
+    (dict(method='byol'), "unknown method 'byol'; known: lejepa"),
+    (dict(method_args=dict(lamda=0.1)), "no parameter(s) ['lamda']"),
+    (dict(steps=0), "steps must be >= 1"),
+    (dict(precision='fp16'), "precision must be"),
+])
+def test_bad_config_is_named(tmp_path, kw, msg):
+    with pytest.raises(ValueError, match=__import__('re').escape(msg)): RunConfig(**kw)
+
+def test_unknown_dataset_is_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"): train(tiny_config(tmp_path, dataset='cifar', dataset_args={}))
+
+def test_dataset_smaller_than_a_batch(tmp_path):
+    with pytest.raises(ValueError, match="smaller than one global batch"): train(tiny_config(tmp_path, batch_size=4096))
+
+def test_config_from_dict_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="no field"): RunConfig.from_dict({'stepz': 3})
+
+def test_wrong_view_shapes_are_named():
+    from jepa_lab.methods import create_method
+    from conftest import tiny_method_args
+    m = create_method('lejepa', **tiny_method_args())
+    with pytest.raises(ValueError, match=r"expected images \(B, 3, H, W\)"): m({'global': torch.randn(4, 2, 1, 16, 16)}, 0)
+    with pytest.raises(ValueError, match="at least 2"): m({'global': torch.randn(1, 2, 3, 16, 16)}, 0)
+
+def test_two_process_ddp_training(tmp_path):
+    """torchrun with 2 gloo processes: both ranks train in lockstep, rank 0 alone writes the run folder."""
+    import dataclasses
+    cfg = tiny_config(tmp_path / 'run', steps=4, ckpt_every=2, batch_size=16)
+    (tmp_path / 'cfg.json').write_text(json.dumps(dataclasses.asdict(cfg)))
+    worker = tmp_path / 'worker.py'
+    worker.write_text(
+        "import json, sys, torch, torch.distributed as dist\n"
+        "import jepa_lab.train as T\n"
+        "cfg = T.RunConfig.from_dict(json.load(open(sys.argv[1])))\n"
+        "method = T.build_method(cfg)\n"
+        "T.train(cfg, method)\n"
+        "flat = torch.cat([p.detach().flatten() for p in method.parameters()])\n"
+        "gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]\n"
+        "dist.all_gather(gathered, flat)\n"
+        "if dist.get_rank() == 0: torch.save(torch.stack(gathered), sys.argv[2])\n")
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(worker),
+                        str(tmp_path / 'cfg.json'), str(tmp_path / 'params.pt')],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-4000:]
+    params = torch.load(tmp_path / 'params.pt')
+    assert torch.equal(params[0], params[1])
+    rows = read_metrics(tmp_path / 'run')
+    assert [r['step'] for r in rows] == [2, 4]
+    assert json.loads((tmp_path / 'run' / 'summary.json').read_text())['status'] == 'finished'
+
+def test_bf16_autocast_path_runs_on_cpu(tmp_path):
+    s = train(tiny_config(tmp_path, steps=2, precision='bf16'))
+    assert s['status'] == 'finished' and all(map(lambda v: v == v, [s['final']['loss'], s['final']['sigreg']]))
