@@ -42,3 +42,12 @@ def test_missing_notebook_and_no_parameters(tmp_path):
 def test_missing_value_is_an_argparse_error(tmp_path):
     r = jepa_lab('run', str(PRETRAIN), '-p', 'lam', '--out', str(tmp_path))
     assert r.returncode == 2 and "expected 2 arguments" in r.stderr
+
+def test_lambda_sweep_notebook_writes_its_table(tmp_path):
+    args = tiny_method_args(); args.pop('encoder')
+    r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'lambda_sweep.ipynb'), '-p', 'lams', '[0.0, 1.0]', '-p', 'steps', '2',
+                 '-p', 'batch_size', '16', '-p', 'method_args', repr(args), '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    table = json.loads((tmp_path / 'results.json').read_text())
+    assert [row['run'] for row in table] == ['λ=0', 'λ=1'] and all(row['emb_std'] > 0 for row in table)
+    assert (tmp_path / 'figures' / 'lambda_sweep.png').exists()
