@@ -7,13 +7,13 @@ Docs: https://jepa-lab.github.io/jepa_lab/views.html.md"""
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'MultiCropViews', 'probe_view', 'ViewDataset']
 
-# %% ../nbs/01_views.ipynb #7e73166b
+# %% ../nbs/01_views.ipynb #2bb104c4
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-# %% ../nbs/01_views.ipynb #00aa7a3d
+# %% ../nbs/01_views.ipynb #d6ec7c74
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -28,7 +28,7 @@ class _CheckImage(torch.nn.Module):
 
 _check_image = _CheckImage()
 
-# %% ../nbs/01_views.ipynb #825bc4c3
+# %% ../nbs/01_views.ipynb #9f3e4535
 def _dino_photometric(size, p_blur, p_solarize):
     "DINO's colour jitter, greyscale, Gaussian blur (kernel ~ size/10) and solarization for one view."
     kernel = max(3, 2 * (size // 20) + 1)
@@ -69,13 +69,13 @@ class MultiCropViews:
         return (f"MultiCropViews({self.n_global} global {self.global_size}px scale {self.global_scale}, "
                 f"{self.n_local} local {self.local_size}px scale {self.local_scale}, photometric={self.photometric})")
 
-# %% ../nbs/01_views.ipynb #08ee1ec2
+# %% ../nbs/01_views.ipynb #01e67d97
 def probe_view(size=32, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     "Deterministic clean view: uint8 (3,H,W) -> float (3,size,size), shorter side resized, centre-cropped, normalized."
     return v2.Compose([_check_image, v2.Resize(size, antialias=True), v2.CenterCrop(size),
                        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
-# %% ../nbs/01_views.ipynb #cd25e2ef
+# %% ../nbs/01_views.ipynb #78455c04
 def _view_seed(index, seed):
     "A 32-bit torch seed that depends on both `index` and `seed`."
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -96,7 +96,8 @@ class ViewDataset(Dataset):
         raise TypeError(f"expected an int index or an (index, seed) pair, got {key!r}")
 
     def _views(self, index):
-        img, label = self.base[index]
+        item = self.base[index]
+        img, label = (item, item['label']) if isinstance(item, dict) else item   # dict items: multimodal clips
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try: return self.transform(img), label

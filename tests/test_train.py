@@ -79,3 +79,23 @@ def test_two_process_ddp_training(tmp_path):
 def test_bf16_autocast_path_runs_on_cpu(tmp_path):
     s = train(tiny_config(tmp_path, steps=2, precision='bf16'))
     assert s['status'] == 'finished' and all(map(lambda v: v == v, [s['final']['loss'], s['final']['sigreg']]))
+
+TINY_AV = dict(encoder='vit_nano', frames=4, img_size=32, tubelet=(2, 8, 8), n_mels=32, mel_patch=8, crop_s=1.5,
+               proj_hidden=64, proj_dim=16, n_slices=64)
+
+def test_av_jepa_trains_and_resumes_exactly_through_the_shared_trainer(tmp_path):
+    from jepa_lab.train import build_method
+    cfg = lambda d: RunConfig(method='av_jepa', method_args=TINY_AV, dataset='av_clips', dataset_args=dict(n=64), steps=6,
+                              batch_size=16, log_every=2, ckpt_every=3, progress=False, out_dir=str(d))
+    ref = train(cfg(tmp_path / 'ref'))
+    assert ref['status'] == 'finished' and ref['final']['invariance'] > 0
+    m = build_method(cfg(tmp_path / 'cut'))
+    calls = [0]
+    def interrupt(module, inp, out):
+        calls[0] += 1
+        if calls[0] > 4: raise KeyboardInterrupt           # one encoder call per step: interrupted in step 5
+    m.encoder.blocks[0].register_forward_hook(interrupt)
+    with pytest.raises(KeyboardInterrupt): train(cfg(tmp_path / 'cut'), m)
+    assert load_checkpoint(tmp_path / 'cut' / 'checkpoints' / 'last.pt')['step'] == 3
+    train(cfg(tmp_path / 'cut'))
+    assert timeless(read_metrics(tmp_path / 'cut')) == timeless(read_metrics(tmp_path / 'ref'))
