@@ -51,3 +51,11 @@ def test_lambda_sweep_notebook_writes_its_table(tmp_path):
     table = json.loads((tmp_path / 'results.json').read_text())
     assert [row['run'] for row in table] == ['λ=0', 'λ=1'] and all(row['emb_std'] > 0 for row in table)
     assert (tmp_path / 'figures' / 'lambda_sweep.png').exists()
+
+def test_av_jepa_notebook_reports_retrieval_and_per_modality_probes(tmp_path):
+    r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'av_jepa.ipynb'), '-p', 'steps', '4', '-p', 'n_train', '48',
+                 '-p', 'n_test', '24', '-p', 'batch_size', '16', '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    ev = json.loads((tmp_path / 'summary.json').read_text())['av_eval']
+    assert set(ev) == {'trained', 'random_init'} and abs(ev['trained']['chance_r1'] - 1 / 24) < 1e-12
+    assert set(ev['trained']['linear_acc']) == {'av', 'a', 'v'} and {'R@1', 'median_rank'} <= set(ev['trained']['a2v'])
