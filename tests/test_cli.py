@@ -59,3 +59,11 @@ def test_av_jepa_notebook_reports_retrieval_and_per_modality_probes(tmp_path):
     ev = json.loads((tmp_path / 'summary.json').read_text())['av_eval']
     assert set(ev) == {'trained', 'random_init'} and abs(ev['trained']['chance_r1'] - 1 / 24) < 1e-12
     assert set(ev['trained']['linear_acc']) == {'av', 'a', 'v'} and {'R@1', 'median_rank'} <= set(ev['trained']['a2v'])
+
+def test_av_ablations_notebook_writes_its_table(tmp_path):
+    r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'av_ablations.ipynb'), '-p', 'steps', '2', '-p', 'n_train', '32',
+                 '-p', 'n_test', '16', '-p', 'batch_size', '16', '-p', 'variants', "{'baseline': {}, 'lam_0': {'lam': 0.0}}",
+                 '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    table = json.loads((tmp_path / 'results.json').read_text())
+    assert [row['variant'] for row in table] == ['baseline', 'lam_0'] and all(0 <= row['a2v_R1'] <= 1 for row in table)
