@@ -67,3 +67,24 @@ def test_av_ablations_notebook_writes_its_table(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     table = json.loads((tmp_path / 'results.json').read_text())
     assert [row['variant'] for row in table] == ['baseline', 'lam_0'] and all(0 <= row['a2v_R1'] <= 1 for row in table)
+
+def test_av_analysis_notebook_trains_when_needed_and_draws_every_figure(tmp_path):
+    run_dir = tmp_path / 'run'
+    r = jepa_lab('run', str(ROOT / 'nbs' / 'viz' / 'av_analysis.ipynb'), '-p', 'run_dir', str(run_dir), '-p', 'steps', '2',
+                 '-p', 'n_train', '32', '-p', 'batch_size', '16', '-p', 'n_eval', '24', '-p', 'n_clips', '2', '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (run_dir / 'checkpoints' / 'last.pt').exists() and (tmp_path / 'av_analysis.ipynb').exists()
+    assert {p.name for p in (run_dir / 'figures').iterdir()} >= {'cross_modal_attention.png', 'tsne_by_modality.png', 'feature_pca.png',
+                                                                'loss_decomposition.png', 'embedding_std.png'}
+
+def test_av_finetune_notebook_pretrains_when_needed_and_writes_its_table(tmp_path):
+    pre = tmp_path / 'pre'
+    r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'av_finetune.ipynb'), '-p', 'pretrained', str(pre), '-p', 'pretrain_steps', '2',
+                 '-p', 'steps', '3', '-p', 'n_train', '32', '-p', 'n_test', '12', '-p', 'batch_size', '16', '-p', 'n_clips', '2',
+                 '-p', 'heads', "['attentive']", '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (pre / 'checkpoints' / 'last.pt').exists()
+    res = json.loads((tmp_path / 'results.json').read_text())
+    assert set(res) == {'pretrained_attentive', 'random_init_attentive'}
+    assert all(set(v) == {'train_loss', 'av', 'a', 'v'} and 0 <= v['av']['top1'] <= v['av']['top5'] <= 1 for v in res.values())
+    assert (tmp_path / 'results.md').read_text().count('\n') == 4

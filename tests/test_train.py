@@ -26,7 +26,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     assert all(torch.equal(a['method'][k], b['method'][k]) for k in a['method'])
 
 @pytest.mark.parametrize('kw, msg', [
-    (dict(method='byol'), "unknown method 'byol'; known: av_jepa, lejepa"),
+    (dict(method='byol'), "unknown method 'byol'; known: av_finetune, av_jepa, lejepa"),
     (dict(method_args=dict(lamda=0.1)), "no parameter(s) ['lamda']"),
     (dict(steps=0), "steps must be >= 1"),
     (dict(precision='fp16'), "precision must be"),
@@ -97,5 +97,31 @@ def test_av_jepa_trains_and_resumes_exactly_through_the_shared_trainer(tmp_path)
     m.encoder.blocks[0].register_forward_hook(interrupt)
     with pytest.raises(KeyboardInterrupt): train(cfg(tmp_path / 'cut'), m)
     assert load_checkpoint(tmp_path / 'cut' / 'checkpoints' / 'last.pt')['step'] == 3
+    train(cfg(tmp_path / 'cut'))
+    assert timeless(read_metrics(tmp_path / 'cut')) == timeless(read_metrics(tmp_path / 'ref'))
+
+def test_av_finetune_loads_the_pretrained_backbone_trains_it_at_its_lr_fraction_and_resumes_exactly(tmp_path):
+    from jepa_lab.train import build_method
+    from jepa_lab.methods import TABLE4_RUN
+    pre = RunConfig(method='av_jepa', method_args=TINY_AV, dataset='av_clips', dataset_args=dict(n=32), steps=2, batch_size=16,
+                    progress=False, out_dir=str(tmp_path / 'pre'))
+    train(pre)
+    args = dict(pretrained=pre.out_dir, n_classes=6, head='attentive', head_heads=2)
+    cfg = lambda d: RunConfig(**TABLE4_RUN, method='av_finetune', method_args=args, dataset='av_clips', dataset_args=dict(n=64),
+                              steps=6, batch_size=16, log_every=2, ckpt_every=3, progress=False, out_dir=str(d))
+    ref = train(cfg(tmp_path / 'ref'))
+    rows = read_metrics(tmp_path / 'ref')
+    assert ref['status'] == 'finished' and 'cls_loss' in rows[-1] and not any('probe_loss' in r for r in rows)   # no online probes
+    ck = load_checkpoint(tmp_path / 'ref' / 'checkpoints' / 'last.pt')
+    assert {g['lr_scale'] for g in ck['opt']['param_groups']} == {0.05, 1.0}
+    backbone = load_checkpoint(tmp_path / 'pre' / 'checkpoints' / 'last.pt')['method']
+    assert torch.equal(build_method(cfg(tmp_path / 'x')).encoder.state_dict()['blocks.0.attn.qkv.weight'], backbone['encoder.blocks.0.attn.qkv.weight'])
+    m = build_method(cfg(tmp_path / 'cut'))
+    calls = [0]
+    def interrupt(module, inp, out):
+        calls[0] += 1
+        if calls[0] > 4: raise KeyboardInterrupt
+    m.encoder.blocks[0].register_forward_hook(interrupt)
+    with pytest.raises(KeyboardInterrupt): train(cfg(tmp_path / 'cut'), m)
     train(cfg(tmp_path / 'cut'))
     assert timeless(read_metrics(tmp_path / 'cut')) == timeless(read_metrics(tmp_path / 'ref'))
