@@ -8,7 +8,8 @@ Docs: https://jepa-lab.github.io/jepa_lab/av_data.html.md"""
 __all__ = ['F0', 'HUM', 'HARMONICS', 'MIN_PEAK', 'AVClips', 'write_clip', 'read_clip', 'check_clip', 'AVClipIndex',
            'AVClipFolder', 'AVClipCSV']
 
-# %% ../nbs/11_av_data.ipynb #db440917
+# %% ../nbs/11_av_data.ipynb #cfa1f7c1
+import colorsys
 import csv
 import warnings
 from fractions import Fraction
@@ -20,7 +21,7 @@ from torch.utils.data import Dataset
 
 from .data import DATASETS, _SHAPE_SDFS, _check_split
 
-# %% ../nbs/11_av_data.ipynb #044dbc12
+# %% ../nbs/11_av_data.ipynb #0707ac37
 F0 = 196.0 * 2 ** (4 * np.arange(8) / 12)   # class fundamentals (Hz), four semitones apart
 HUM = np.array([1250.0, 2000.0, 3150.0, 5000.0])   # scene hums (Hz), a third of an octave or more apart
 HARMONICS = np.column_stack([np.ones(8), np.random.default_rng(7).uniform(0.1, 0.7, (8, 4))])  # class timbres (8, 5)
@@ -41,7 +42,7 @@ def _wall_times(p0, v, lo, hi, duration):
     return t[(t > 0) & (t <= duration)]
 
 
-def _render_video(rng, kind, scene, frames, fps, size):
+def _render_video(rng, kind, hue, scene, frames, fps, size):
     "Frames float32 (3,T,H,W) in [0,1] of one bouncing shape; also the wall-hit times (s)."
     t = np.arange(frames, dtype=np.float32) / fps
     duration = frames / fps
@@ -55,15 +56,16 @@ def _render_video(rng, kind, scene, frames, fps, size):
     y, x = np.mgrid[:size, :size].astype(np.float32) + 0.5
     dx, dy, c, s = x - cx, y - cy, np.cos(th), np.sin(th)
     alpha = np.clip(0.5 - _SHAPE_SDFS[kind]((c * dx + s * dy) / r, (c * dy - s * dx) / r) * r, 0, 1)
-    dark, light = rng.uniform(0.0, 0.4, 3), rng.uniform(0.6, 1.0, 3)
-    fg, bg = (dark, light) if rng.random() < 0.5 else (light, dark)
+    fg = colorsys.hsv_to_rgb((hue + rng.uniform(-0.03, 0.03)) % 1, rng.uniform(0.6, 1.0), rng.uniform(0.7, 1.0))
+    bg = rng.uniform(0.05, 0.35) + rng.uniform(-0.05, 0.05, 3)
+    fg = np.array(fg)
     g_th, g_f, g_ph = scene * np.pi / 4 + rng.uniform(-1, 1) * np.pi / 18, rng.uniform(1, 4), rng.uniform(0, 2 * np.pi)
     grating = np.sin(2 * np.pi * g_f * (np.cos(g_th) * x + np.sin(g_th) * y) / size + g_ph)
     img = (bg[:, None, None] + rng.choice([-0.15, 0.15], 3)[:, None, None] * grating)[:, None].repeat(frames, 1)
     b0, b1 = rng.uniform(0.2, 0.8, 2) * size, rng.uniform(-0.2, 0.2, 2) * size / duration
     bx, by = (b0[a] + b1[a] * t[:, None, None] for a in (0, 1))
     blob = 0.5 * np.exp(-((x - bx) ** 2 + (y - by) ** 2) / (2 * (rng.uniform(0.08, 0.15) * size) ** 2))
-    img += blob[None] * (rng.uniform(0, 1, 3)[:, None, None, None] - img)
+    img += blob[None] * (rng.uniform(0, 1) - img)                    # a grey blob: it hides the shape, not its hue
     img += alpha[None] * (fg[:, None, None, None] - img)
     img += 0.03 * rng.standard_normal(img.shape, dtype=np.float32)
     return img, hits
@@ -106,7 +108,7 @@ class AVClips(Dataset):
         i, k = i % self.n, int(self.labels[i])
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.stream, i]))
         scene = int(rng.integers(len(HUM)))
-        video, hits = _render_video(rng, self.classes[k], scene, self.frames, self.fps, self.img_size)
+        video, hits = _render_video(rng, self.classes[k], k / len(self.classes), scene, self.frames, self.fps, self.img_size)
         audio = _render_audio(rng, k, scene, hits, round(self.duration * self.sample_rate), self.sample_rate)
         video = torch.from_numpy(np.clip(video * 255 + 0.5, 0, 255).astype(np.uint8))
         return dict(video=video, audio=torch.from_numpy(audio), fps=self.fps, label=k, scene=scene)
@@ -117,7 +119,7 @@ class AVClips(Dataset):
 
 DATASETS['av_clips'] = AVClips   # make_dataset('av_clips', split=..., **kwargs)
 
-# %% ../nbs/11_av_data.ipynb #99d67b06
+# %% ../nbs/11_av_data.ipynb #acfbf94a
 _AUDIO_CODECS = {'.mkv': 'pcm_s16le', '.mp4': 'aac'}
 _SLACK_S = 0.25   # decoded audio or video may fall this much (plus one frame) short of the header's duration
 
@@ -212,7 +214,7 @@ def read_clip(path, frames=None, img_size=None, sample_rate=16000, start=0.0, du
     video = torch.from_numpy(np.stack(imgs)).permute(3, 0, 1, 2).contiguous()
     return dict(video=video, audio=torch.from_numpy(audio), fps=fps, sample_rate=sample_rate)
 
-# %% ../nbs/11_av_data.ipynb #a4491a34
+# %% ../nbs/11_av_data.ipynb #a907b739
 MIN_PEAK = 1e-3   # -60 dBFS: a sound track whose peak is quieter counts as silent
 
 
@@ -286,7 +288,7 @@ class AVClipIndex(Dataset):
         return (f"{type(self).__name__}({str(self.source)!r}: {len(self)} clips, {len(self.classes)} classes"
                 f"{', multi-label' if self.multi_label else ''})")
 
-# %% ../nbs/11_av_data.ipynb #5145fcb5
+# %% ../nbs/11_av_data.ipynb #6c76650c
 _CLIP_EXTS = ('.mkv', '.mp4')
 
 
@@ -301,7 +303,7 @@ class AVClipFolder(AVClipIndex):
         super().__init__([f for f, _ in found], [k for _, k in found], [d.name for d in class_dirs], root, **kwargs)
         self.root = root
 
-# %% ../nbs/11_av_data.ipynb #a8daf9fd
+# %% ../nbs/11_av_data.ipynb #131d7516
 def _read_classes(classes):
     "Class names from a list, or from a text file of one name per line."
     if not isinstance(classes, (str, Path)): return list(classes)

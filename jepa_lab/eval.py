@@ -19,9 +19,14 @@ from .views import ViewDataset, probe_view
 from .train import RunConfig, build_method, load_checkpoint, resolve_device
 
 # %% auto #0
-__all__ = ['extract_features', 'linear_probe_accuracy', 'knn_accuracy', 'load_method', 'evaluate_encoder', 'evaluate_run',
-           'retrieval_ranks', 'retrieval_metrics', 'av_features', 'evaluate_av', 'topk_accuracy', 'average_precision',
-           'mean_average_precision', 'finetune_logits', 'evaluate_finetune']
+__all__ = ['WAYMO_CLASSES', 'CENTER_THRESHOLDS', 'extract_features', 'linear_probe_accuracy', 'knn_accuracy', 'load_method',
+           'evaluate_encoder', 'evaluate_run', 'retrieval_ranks', 'retrieval_metrics', 'av_features', 'evaluate_av',
+           'topk_accuracy', 'average_precision', 'mean_average_precision', 'finetune_logits', 'evaluate_finetune',
+           'detection_ap', 'greedy_match', 'plane_distance', 'center_distance_ap', 'class_mean_ap',
+           'center_distance_map', 'average_displacement_error', 'detection_3d_metrics', 'box_iou', 'box_ap',
+           'detection_2d_metrics', 'segmentation_confusion', 'per_class_iou', 'segmentation_miou', 'depth_mae',
+           'occupancy_ious', 'occupancy_iou', 'box_cost', 'box_map50', 'seg_confusion', 'seg_iou', 'seg_miou',
+           'occupancy_iou_per_sample']
 
 # %% ../nbs/06_eval.ipynb #fca334cc
 @torch.no_grad()
@@ -168,3 +173,348 @@ def evaluate_finetune(method, test_ds, n_clips: int = 6, modalities=('av', 'a', 
         out[m] = dict(mAP=mean_average_precision(logits, y)) if method.cfg.multi_label else \
                  dict(top1=topk_accuracy(logits, y, 1), top5=topk_accuracy(logits, y, 5))
     return out
+
+# %% ../nbs/06_eval.ipynb #8274d2cf
+WAYMO_CLASSES = ('car', 'pedestrian', 'cyclist')      # seed 000 §3: the Waymo patch-probe class average
+CENTER_THRESHOLDS = (0.5, 1.0, 2.0, 4.0)              # seed 000 §3: center-distance thresholds in metres
+
+def _numpy(x, dtype=None) -> np.ndarray:
+    return np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x, dtype=dtype)
+
+def detection_ap(scores, is_tp, n_gt: int) -> float:
+    "AP of detections ranked by `scores` (M,) with true-positive flags `is_tp` (M,), recall counted against `n_gt` objects; NaN if n_gt=0."
+    scores, is_tp = torch.as_tensor(_numpy(scores, np.float64)), torch.as_tensor(_numpy(is_tp, np.float64))
+    if scores.ndim != 1 or scores.shape != is_tp.shape:
+        raise ValueError(f"expected scores and is_tp of the same shape (M,), got {tuple(scores.shape)} and {tuple(is_tp.shape)}")
+    n_tp = int(is_tp.sum())
+    if n_tp > n_gt: raise ValueError(f"{n_tp} true positives exceed the {n_gt} ground-truth objects")
+    if n_gt == 0: return float('nan')
+    return 0.0 if n_tp == 0 else average_precision(scores[:, None], is_tp[:, None]).item() * n_tp / n_gt
+
+def greedy_match(scores, cost, max_cost: float) -> np.ndarray:
+    "Index (P,) of the ground truth each prediction matches, -1 for none: by descending score, the cheapest unmatched one within `max_cost`."
+    scores, cost = _numpy(scores, np.float64), _numpy(cost, np.float64)
+    if cost.ndim != 2 or scores.shape != cost.shape[:1]:
+        raise ValueError(f"expected scores (P,) and cost (P, G), got {scores.shape} and {cost.shape}")
+    match, free = np.full(len(scores), -1), np.ones(cost.shape[1], bool)
+    for i in np.argsort(-scores, kind='stable'):
+        if not free.any(): break
+        c = np.where(free, cost[i], np.inf)
+        j = int(c.argmin())
+        if c[j] <= max_cost: match[i], free[j] = j, False
+    return match
+
+# %% ../nbs/06_eval.ipynb #aa83b85f
+def _check_axes(axes):
+    if len(axes) != 2 or axes[0] == axes[1] or not all(a in (0, 1, 2) for a in axes):
+        raise ValueError(f"axes must be two distinct coordinate indices of (x, y, z), e.g. (0, 1) for XY matching, got {tuple(axes)}")
+
+def plane_distance(a, b, axes=(0, 1)) -> np.ndarray:
+    "Euclidean distance (P, G) between points `a` (P, 3) and `b` (G, 3) over the two coordinates `axes`."
+    a, b, i = _numpy(a, np.float64), _numpy(b, np.float64), list(axes)
+    return np.sqrt(((a[:, None, i] - b[None, :, i]) ** 2).sum(-1))
+
+def _detection_frames(preds, gts, key: str, width: int, classes) -> list:
+    "Frames as (pred, gt) dicts of numpy arrays {'x', 'labels', 'scores'}, shapes and class indices checked; errors name the frame."
+    if len(preds) != len(gts):
+        raise ValueError(f"expected one prediction frame per ground-truth frame, got {len(preds)} and {len(gts)}")
+    frames = []
+    for f, pair in enumerate(zip(preds, gts)):
+        out = []
+        for side, d in zip(('prediction', 'ground truth'), pair):
+            keys = (key, 'labels', 'scores') if side == 'prediction' else (key, 'labels')
+            if missing := [k for k in keys if k not in d]: raise ValueError(f"frame {f}: {side} lacks {missing}; it has {sorted(d)}")
+            x, labels = _numpy(d[key], np.float64), _numpy(d['labels'])
+            x = x.reshape(0, width) if x.size == 0 else x
+            scores = _numpy(d['scores'], np.float64).reshape(-1) if side == 'prediction' else None
+            if x.ndim != 2 or x.shape[1] != width or labels.shape != x.shape[:1] or (scores is not None and scores.shape != labels.shape):
+                raise ValueError(f"frame {f}: {side} expects {key} (N, {width}), labels (N,)" + (", scores (N,)" if scores is not None else "")
+                                 + f", got {x.shape}, {labels.shape}" + (f", {scores.shape}" if scores is not None else ""))
+            if labels.size and labels.dtype.kind not in 'iu':
+                raise ValueError(f"frame {f}: {side} labels must be integer class indices into {tuple(classes)}, got dtype {labels.dtype}")
+            if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+                raise ValueError(f"frame {f}: {side} labels {sorted(set(labels.tolist()) - set(range(len(classes))))} are not class "
+                                 f"indices in [0, {len(classes)}) for classes {tuple(classes)}")
+            if not np.isfinite(x).all() or (scores is not None and not np.isfinite(scores).all()):
+                raise ValueError(f"frame {f}: {side} has non-finite {key} or scores")
+            out.append(dict(x=x, labels=labels.astype(np.int64), scores=scores))
+        frames.append(tuple(out))
+    return frames
+
+def _class_matches(frames, n_classes: int, cost_fn, max_cost: float) -> list:
+    "Per class: scores (M,) of its detections over all frames, the cost of each one's match (M,; NaN if unmatched), its GT count."
+    out = []
+    for c in range(n_classes):
+        scores, costs, n_gt = [np.zeros(0)], [np.zeros(0)], 0
+        for p, g in frames:
+            ps, gs = p['labels'] == c, g['labels'] == c
+            cost = cost_fn(p['x'][ps], g['x'][gs])
+            m = greedy_match(p['scores'][ps], cost, max_cost)
+            hit = np.flatnonzero(m >= 0)
+            matched = np.full(len(m), np.nan)
+            matched[hit] = cost[hit, m[hit]]
+            scores.append(p['scores'][ps]); costs.append(matched); n_gt += int(gs.sum())
+        out.append((np.concatenate(scores), np.concatenate(costs), n_gt))
+    return out
+
+def center_distance_ap(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, axes=(0, 1)) -> np.ndarray:
+    "AP (C, T) of each class at each center-distance threshold in the plane `axes`; NaN rows for classes without ground truth."
+    _check_axes(axes)
+    frames = _detection_frames(preds, gts, 'centers', 3, classes)
+    ap = np.full((len(classes), len(thresholds)), np.nan)
+    for k, d in enumerate(thresholds):
+        for c, (scores, cost, n_gt) in enumerate(_class_matches(frames, len(classes), lambda a, b: plane_distance(a, b, axes), d)):
+            ap[c, k] = detection_ap(scores, ~np.isnan(cost), n_gt)
+    return ap
+
+def class_mean_ap(ap) -> float:
+    "Mean over classes with ground truth (non-NaN rows) of AP (C,) or AP (C, T) first averaged over thresholds."
+    ap = _numpy(ap, np.float64)
+    per_class = ap.mean(1) if ap.ndim == 2 else ap
+    if np.isnan(per_class).all(): raise ValueError("no class has a ground-truth object in any frame: mAP is undefined")
+    return float(np.nanmean(per_class))
+
+def center_distance_map(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, axes=(0, 1)) -> float:
+    "Center-distance mAP: AP averaged over the thresholds, then over the classes with ground truth (seed 000 §3)."
+    return class_mean_ap(center_distance_ap(preds, gts, classes, thresholds, axes))
+
+def average_displacement_error(preds, gts, classes=WAYMO_CLASSES, threshold: float = 2.0, axes=(0, 1)) -> float:
+    "Mean plane distance (m) of true-positive centres to their objects when matching at `threshold`, over all classes; NaN if no TP."
+    _check_axes(axes)
+    frames = _detection_frames(preds, gts, 'centers', 3, classes)
+    cost = np.concatenate([c for _, c, _ in _class_matches(frames, len(classes), lambda a, b: plane_distance(a, b, axes), threshold)])
+    return float(np.nanmean(cost)) if (~np.isnan(cost)).any() else float('nan')
+
+def detection_3d_metrics(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, planes=None) -> dict[str, float]:
+    "mAP, ADE and per-class AP under each matching plane: {'mAP_xy', 'ADE_xy', 'AP_xy/car', ..., 'mAP_xz', ...}."
+    out = {}
+    for name, axes in (planes or {'xy': (0, 1), 'xz': (0, 2)}).items():
+        ap = center_distance_ap(preds, gts, classes, thresholds, axes)
+        out |= {f'mAP_{name}': class_mean_ap(ap), f'ADE_{name}': average_displacement_error(preds, gts, classes, 2.0, axes),
+                **{f'AP_{name}/{c}': float(a) for c, a in zip(classes, ap.mean(1))}}
+    return out
+
+# %% ../nbs/06_eval.ipynb #e60fa686
+def box_iou(a, b) -> np.ndarray:
+    "IoU (P, G) between boxes `a` (P, 4) and `b` (G, 4) as (x1, y1, x2, y2); 0 where both boxes have zero area."
+    a, b = _numpy(a, np.float64).reshape(-1, 4), _numpy(b, np.float64).reshape(-1, 4)
+    inter = np.clip(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]), 0, None).prod(-1)
+    area = lambda x: (x[:, 2:] - x[:, :2]).prod(-1)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+def box_ap(preds, gts, classes, iou_threshold: float = 0.5) -> np.ndarray:
+    "AP (C,) of each class under greedy IoU >= `iou_threshold` matching of 2D boxes; NaN for classes without ground truth."
+    if not 0 < iou_threshold <= 1: raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    frames = _detection_frames(preds, gts, 'boxes2d', 4, classes)
+    for f, pair in enumerate(frames):
+        for side, d in zip(('prediction', 'ground truth'), pair):
+            if (d['x'][:, 2:] < d['x'][:, :2]).any(): raise ValueError(f"frame {f}: {side} boxes2d must be (x1, y1, x2, y2) with x2 >= x1, y2 >= y1")
+    matches = _class_matches(frames, len(classes), lambda a, b: 1 - box_iou(a, b), 1 - iou_threshold)
+    return np.array([detection_ap(scores, ~np.isnan(cost), n_gt) for scores, cost, n_gt in matches])
+
+def detection_2d_metrics(preds, gts, classes, iou_threshold: float = 0.5) -> dict[str, float]:
+    "2D detection mAP and per-class AP at `iou_threshold`: {'mAP50', 'AP50/car', ...} for the default 0.5."
+    ap, tag = box_ap(preds, gts, classes, iou_threshold), round(100 * iou_threshold)
+    return {f'mAP{tag}': class_mean_ap(ap), **{f'AP{tag}/{c}': float(a) for c, a in zip(classes, ap)}}
+
+# %% ../nbs/06_eval.ipynb #8bba2a38
+def segmentation_confusion(pred, target, n_classes: int, ignore_index: int | None = None) -> Tensor:
+    "Confusion matrix (C, C) of pixel counts, true class i predicted as j, over integer label maps `pred` and `target` of one shape."
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape: raise ValueError(f"expected pred and target label maps of the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    if pred.is_floating_point() or target.is_floating_point(): raise ValueError("label maps must hold integer class ids (take the argmax of logits first)")
+    keep = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+    p, t = pred[keep].long(), target[keep].long()
+    for name, x in (('pred', p), ('target', t)):
+        if x.numel() and (x.min() < 0 or x.max() >= n_classes):
+            bad = sorted(set(x[(x < 0) | (x >= n_classes)].unique().tolist()))
+            raise ValueError(f"{name} has class ids {bad[:5]} outside [0, {n_classes})" + ("" if ignore_index is None else f" and not ignore_index={ignore_index}"))
+    return torch.bincount(t * n_classes + p, minlength=n_classes ** 2).view(n_classes, n_classes)
+
+def per_class_iou(confusion: Tensor) -> Tensor:
+    "IoU (C,) of each class from a confusion matrix (C, C); NaN for classes absent from both prediction and target."
+    cm = torch.as_tensor(confusion).double()
+    tp, union = cm.diagonal(), cm.sum(0) + cm.sum(1) - cm.diagonal()
+    return torch.where(union > 0, tp / union.clamp(min=1), torch.nan)
+
+def segmentation_miou(pred, target, n_classes: int, ignore_index: int | None = None) -> float:
+    "Mean IoU over the classes present in `pred` or `target` (label maps of one shape), from the dataset-level confusion matrix."
+    iou = per_class_iou(segmentation_confusion(pred, target, n_classes, ignore_index))
+    if iou.isnan().all(): raise ValueError("no pixel left to score (all ignored or empty): mIoU is undefined")
+    return iou.nanmean().item()
+
+def depth_mae(pred, target) -> float:
+    "Mean absolute error of depth maps `pred` against `target` (same shape) over the valid pixels (target > 0), pooled over all maps."
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape: raise ValueError(f"expected pred and target depth maps of the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    valid = target > 0
+    if not valid.any(): raise ValueError("no valid depth pixel (target > 0): depth MAE is undefined")
+    return (pred.double() - target.double())[valid].abs().mean().item()
+
+def occupancy_ious(pred, target) -> Tensor:
+    "IoU (N,) of each sample's binary occupancy maps `pred`, `target` (N, ...); NaN where both are empty (an empty union)."
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape or pred.ndim < 2 or len(pred) == 0:
+        raise ValueError(f"expected pred and target occupancy maps of the same shape (N, ...), N > 0, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    for name, x in (('pred', pred), ('target', target)):
+        if not ((x == 0) | (x == 1)).all(): raise ValueError(f"{name} occupancy must be binary (threshold the probe's logits first)")
+    p, t = pred.bool().flatten(1), target.bool().flatten(1)
+    inter, union = (p & t).sum(1).double(), (p | t).sum(1).double()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.nan)
+
+def occupancy_iou(pred, target) -> float:
+    "Mean occupancy IoU under the neutral empty-union policy: empty-union samples are excluded; 1.0 if every union is empty."
+    ious = occupancy_ious(pred, target)
+    return 1.0 if ious.isnan().all() else ious.nanmean().item()
+
+# %% ../nbs/06_eval.ipynb #285021c2
+from .scenes import OBJECT_CLASSES
+
+def _np(x, name, ndim=None, dtype=None):
+    "`x` as a numpy array, checked to have `ndim` dimensions."
+    a = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+    if dtype is not None: a = a.astype(dtype)
+    if ndim is not None and a.ndim != ndim: raise ValueError(f"{name}: expected {ndim} dimensions, got shape {a.shape}")
+    return a
+
+def _class_ids(labels, classes, name) -> np.ndarray:
+    "Class indices (N,) of `labels`, given as names in `classes` or as indices into it; unknown classes raise."
+    labels = np.asarray(labels.detach().cpu() if torch.is_tensor(labels) else labels)
+    if labels.ndim != 1: raise ValueError(f"{name}: expected labels (N,), got shape {labels.shape}")
+    if labels.size == 0: return np.zeros(0, np.int64)
+    if labels.dtype.kind in 'US':
+        unknown = sorted(set(labels.tolist()) - set(classes))
+        if unknown: raise ValueError(f"{name}: unknown class {unknown}; classes are {list(classes)}")
+        return np.array([list(classes).index(l) for l in labels.tolist()], dtype=np.int64)
+    if labels.dtype.kind not in 'iu': raise ValueError(f"{name}: labels must be integers or class names, got dtype {labels.dtype}")
+    bad = labels[(labels < 0) | (labels >= len(classes))]
+    if len(bad): raise ValueError(f"{name}: unknown class index {sorted(set(bad.tolist()))}; classes are {list(classes)}")
+    return labels.astype(np.int64)
+
+def greedy_match(scores: np.ndarray, cost: np.ndarray, max_cost: float) -> np.ndarray:
+    "GT index (P,) matched to each prediction (-1: none): by descending score, ties in input order, the cheapest free GT with cost <= `max_cost`."
+    if cost.ndim != 2 or cost.shape[0] != len(scores):
+        raise ValueError(f"expected scores (P,) and cost (P, G), got {scores.shape} and {cost.shape}")
+    match, free = np.full(len(scores), -1), np.ones(cost.shape[1], bool)
+    for i in np.argsort(-scores, kind='stable'):
+        c = np.where(free & (cost[i] <= max_cost), cost[i], np.inf)
+        if c.size and np.isfinite(c.min()): match[i], free[c.argmin()] = c.argmin(), False
+    return match
+
+def detection_ap(scores, tp, n_gt: int) -> float:
+    "AP = Σ (R_n − R_{n−1}) P_n of detections `scores` (N,) with true-positive flags `tp` (N,), recall over `n_gt` objects."
+    scores, tp = torch.as_tensor(np.asarray(scores), dtype=torch.float64), torch.as_tensor(np.asarray(tp), dtype=torch.float64)
+    if scores.ndim != 1 or scores.shape != tp.shape: raise ValueError(f"expected scores and tp (N,), got {tuple(scores.shape)} and {tuple(tp.shape)}")
+    if n_gt < tp.sum().item(): raise ValueError(f"{int(tp.sum())} true positives but only n_gt={n_gt} objects")
+    if n_gt == 0: return float('nan')
+    if tp.sum() == 0: return 0.0
+    return average_precision(scores[:, None], tp[:, None])[0].item() * tp.sum().item() / n_gt
+
+def _frame(frame, classes, i, kind, box: bool):
+    "Checked arrays of frame `i`: (positions (N, k), class ids (N,), scores (N,) or None)."
+    key = 'boxes2d' if box else 'centers'
+    pos = _np(frame[key], f"{kind}[{i}]['{key}']", 2, np.float64)
+    ids = _class_ids(frame['labels'], classes, f"{kind}[{i}]['labels']")
+    sc = _np(frame['scores'], f"{kind}[{i}]['scores']", 1, np.float64) if kind == 'preds' else None
+    if len(ids) != len(pos) or (sc is not None and len(sc) != len(pos)):
+        raise ValueError(f"{kind}[{i}]: {key} {pos.shape}, labels {ids.shape}" + (f", scores {sc.shape}" if sc is not None else "") + " disagree in length")
+    if box and pos.shape[1] != 4: raise ValueError(f"{kind}[{i}]['boxes2d']: expected (N, 4) as x0, y0, x1, y1, got {pos.shape}")
+    if sc is not None and np.isnan(sc).any(): raise ValueError(f"{kind}[{i}]['scores'] contains NaN")
+    return pos, ids, sc
+
+def _pooled_matches(preds, gts, classes, cost_fn, thresholds):
+    "Per class and threshold: pooled scores, TP flags and matched costs; and the GT count per class."
+    if len(preds) != len(gts): raise ValueError(f"{len(preds)} prediction frames but {len(gts)} ground-truth frames")
+    out = {(c, t): ([], [], []) for c in range(len(classes)) for t in thresholds}
+    n_gt = np.zeros(len(classes), np.int64)
+    for i, (p, g) in enumerate(zip(preds, gts)):
+        (pp, pc, ps), (gp, gc, _) = _frame(p, classes, i, 'preds', cost_fn is box_cost), _frame(g, classes, i, 'gts', cost_fn is box_cost)
+        for c in range(len(classes)):
+            cost = cost_fn(pp[pc == c], gp[gc == c])
+            n_gt[c] += (gc == c).sum()
+            for t in thresholds:
+                m = greedy_match(ps[pc == c], cost, t)
+                s, tp, d = out[c, t]
+                s.append(ps[pc == c]); tp.append(m >= 0); d.append(cost[m >= 0, m[m >= 0]])
+    return {k: tuple(np.concatenate(v) for v in vs) for k, vs in out.items()}, n_gt
+
+def center_distance_ap(preds, gts, classes=OBJECT_CLASSES, thresholds=(0.5, 1.0, 2.0, 4.0), dims=(0, 1), ade_threshold: float = 2.0) -> dict:
+    "Center-distance mAP (mean over thresholds, then classes with GT), per-class AP and ADE of frames of dict(centers (N, k), labels, [scores])."
+    def dist(p, g):
+        if max(dims) >= p.shape[1] or max(dims) >= g.shape[1]: raise ValueError(f"dims {dims} out of range for centers {p.shape} and {g.shape}")
+        return np.linalg.norm(p[:, None, list(dims)] - g[None, :, list(dims)], axis=-1)
+    ts = tuple(dict.fromkeys((*thresholds, ade_threshold)))
+    pooled, n_gt = _pooled_matches(preds, gts, classes, dist, ts)
+    ap_at = {name: {t: detection_ap(*pooled[c, t][:2], int(n_gt[c])) for t in thresholds} for c, name in enumerate(classes)}
+    ap = {name: float(np.mean(list(v.values()))) for name, v in ap_at.items()}
+    tp_dist = np.concatenate([pooled[c, ade_threshold][2] for c in range(len(classes)) if n_gt[c]] + [np.zeros(0)])
+    has_gt = [ap[n] for c, n in enumerate(classes) if n_gt[c]]
+    return dict(mAP=float(np.mean(has_gt)) if has_gt else float('nan'), AP=ap, AP_at=ap_at,
+                ADE=float(tp_dist.mean()) if len(tp_dist) else float('nan'), n_gt=dict(zip(classes, n_gt.tolist())))
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    "IoU (N, M) of boxes `a` (N, 4) and `b` (M, 4) given as x0, y0, x1, y1."
+    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)
+    area = lambda x: np.clip(x[:, 2:] - x[:, :2], 0, None).prod(-1)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+def box_cost(p, g): return -box_iou(p, g)
+
+def box_map50(preds, gts, classes=OBJECT_CLASSES, iou_threshold: float = 0.5) -> dict:
+    "2D mAP at IoU ≥ `iou_threshold` over classes with GT, and per-class AP50, of frames of dict(boxes2d (N, 4), labels, [scores])."
+    pooled, n_gt = _pooled_matches(preds, gts, classes, box_cost, (-iou_threshold,))
+    ap = {name: detection_ap(*pooled[c, -iou_threshold][:2], int(n_gt[c])) for c, name in enumerate(classes)}
+    has_gt = [ap[n] for c, n in enumerate(classes) if n_gt[c]]
+    return dict(mAP50=float(np.mean(has_gt)) if has_gt else float('nan'), AP50=ap, n_gt=dict(zip(classes, n_gt.tolist())))
+
+# %% ../nbs/06_eval.ipynb #34e13b8f
+def _same_shape(pred, target, what):
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape: raise ValueError(f"{what}: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    return pred, target
+
+def seg_confusion(pred, target, n_classes: int, ignore_index: int = 255) -> Tensor:
+    "Confusion matrix (C, C), rows target and columns prediction, of label maps `pred`, `target` (B, H, W); `ignore_index` pixels skipped."
+    pred, target = _same_shape(pred, target, "segmentation")
+    keep = target != ignore_index
+    p, t = pred[keep].long(), target[keep].long()
+    for name, x in (('prediction', p), ('target', t)):
+        if len(x) and (x.min() < 0 or x.max() >= n_classes):
+            raise ValueError(f"{name} label {x.min().item() if x.min() < 0 else x.max().item()} outside [0, {n_classes}) (ignore_index={ignore_index})")
+    return torch.bincount(t * n_classes + p, minlength=n_classes ** 2).view(n_classes, n_classes)
+
+def seg_iou(pred, target, n_classes: int, ignore_index: int = 255) -> Tensor:
+    "IoU (C,) per class, TP / (TP + FP + FN) over the whole split; NaN for a class absent from both prediction and target."
+    cm = seg_confusion(pred, target, n_classes, ignore_index).double()
+    tp, union = cm.diag(), cm.sum(0) + cm.sum(1) - cm.diag()
+    return torch.where(union > 0, tp / union.clamp_min(1), torch.nan)
+
+def seg_miou(pred, target, n_classes: int, ignore_index: int = 255) -> float:
+    "Mean of `seg_iou` over classes present in prediction or target."
+    iou = seg_iou(pred, target, n_classes, ignore_index)
+    if iou.isnan().all(): raise ValueError("no pixel to score: every target pixel is ignore_index")
+    return iou.nanmean().item()
+
+def depth_mae(pred, target) -> float:
+    "Mean |pred − target| over valid pixels (target > 0) of depth maps of one shape, e.g. (B, 1, H, W)."
+    pred, target = _same_shape(pred, target, "depth")
+    valid = target > 0
+    if not valid.any(): raise ValueError("no valid depth pixel (target > 0)")
+    return (pred[valid].double() - target[valid].double()).abs().mean().item()
+
+def occupancy_iou_per_sample(pred, target, threshold: float = 0.5) -> Tensor:
+    "IoU (B,) of occupancy grids (B, ...) — bool, or probabilities above `threshold` — NaN where both are empty."
+    pred, target = _same_shape(pred, target, "occupancy")
+    if pred.ndim < 2: raise ValueError(f"expected occupancy grids (B, ...), got {tuple(pred.shape)}")
+    p = pred if pred.dtype == torch.bool else pred > threshold
+    t = target if target.dtype == torch.bool else target > threshold
+    inter, union = (p & t).flatten(1).sum(1).double(), (p | t).flatten(1).sum(1).double()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.nan)
+
+def occupancy_iou(pred, target, threshold: float = 0.5) -> float:
+    "Mean per-sample occupancy IoU with the neutral empty-union rule: empty-union samples excluded; NaN if all are."
+    iou = occupancy_iou_per_sample(pred, target, threshold)
+    return iou.nanmean().item() if not iou.isnan().all() else float('nan')

@@ -1,4 +1,4 @@
-"""SIGReg (exact and fast), the LeJEPA invariance term and the LeJEPA objective.
+"""SIGReg (exact, fast and 3-pass), the LeJEPA objective, and the baselines' losses: VICReg, symmetric InfoNCE, DINO and iBOT, masked reconstruction.
 
 Docs: https://jepa-lab.github.io/jepa_lab/losses.html.md"""
 
@@ -6,13 +6,15 @@ Docs: https://jepa-lab.github.io/jepa_lab/losses.html.md"""
 
 # %% ../nbs/03_losses.ipynb #370026d7
 from __future__ import annotations
-import math
+import functools, math
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['sigreg_knots', 'sigreg_reference', 'sigreg', 'SIGReg', 'invariance_loss', 'lejepa_loss']
+__all__ = ['sigreg_knots', 'sigreg_reference', 'sigreg', 'SIGReg', 'invariance_loss', 'lejepa_loss', 'sigreg_3pass',
+           'vicreg_loss', 'info_nce', 'DINOHead', 'dino_loss', 'update_center', 'ibot_patch_loss', 'patchify',
+           'unpatchify', 'masked_mse']
 
 # %% ../nbs/03_losses.ipynb #84c324a3
 def sigreg_knots(t_max: float = 3.0, n_points: int = 17, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor]:
@@ -140,3 +142,161 @@ def lejepa_loss(z_global: Tensor, z_local: Tensor | None, directions: Tensor, la
     views = _check_views(z_global, z_local)
     inv, reg = invariance_loss(z_global, z_local), sigreg(views, directions, **sigreg_kw)
     return dict(loss=(1 - lam) * inv + lam * reg, invariance=inv, sigreg=reg)
+
+# %% ../nbs/03_losses.ipynb #8aa299bd
+def _check_finite(fn: str, **tensors: Tensor):
+    for name, x in tensors.items():
+        if not torch.isfinite(x).all(): raise FloatingPointError(f"{fn} got non-finite values (NaN or inf) in {name} {tuple(x.shape)}")
+
+def _full_precision(fn):
+    "Run loss `fn` with autocast off and floating tensor arguments promoted to at least float32."
+    def up(x): return x.float() if isinstance(x, Tensor) and x.is_floating_point() and x.dtype in (torch.float16, torch.bfloat16) else x
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        device = next((x.device.type for x in [*args, *kw.values()] if isinstance(x, Tensor)), 'cpu')
+        with torch.autocast(device, enabled=False):
+            return fn(*map(up, args), **{k: up(v) for k, v in kw.items()})
+    return wrapper
+
+# %% ../nbs/03_losses.ipynb #41e4c40d
+def sigreg_3pass(z_joint: Tensor, z_rgb: Tensor, z_mod: Tensor, directions: Tensor, **sigreg_kw) -> Tensor:
+    "Mean of SIGReg over the joint, RGB-only and companion-only passes (seed 000 Eq. 3); each `z`: (N, D) or (V, N, D), `directions`: (D, K)."
+    if not z_joint.shape == z_rgb.shape == z_mod.shape:
+        raise ValueError(f"sigreg_3pass expects the three passes to have one shape, got z_joint {tuple(z_joint.shape)}, "
+                         f"z_rgb {tuple(z_rgb.shape)}, z_mod {tuple(z_mod.shape)}")
+    return sum(sigreg(z, directions, **sigreg_kw) for z in (z_joint, z_rgb, z_mod)) / 3
+
+# %% ../nbs/03_losses.ipynb #a7220902
+@_full_precision
+def vicreg_loss(z_global: Tensor, z_local: Tensor | None = None, inv_weight: float = 25.0, var_weight: float = 25.0,
+                cov_weight: float = 1.0, gamma: float = 1.0, eps: float = 1e-4) -> dict[str, Tensor]:
+    "VICReg (Bardes et al. 2022, Eq. 6) over `z_global`: (Vg, N, D) and `z_local`: (Vl, N, D); invariance to the global centre, variance and covariance per view, averaged."
+    views = _check_views(z_global, z_local)
+    if views.shape[1] < 2: raise ValueError(f"vicreg_loss needs at least 2 samples per view, got {tuple(views.shape)}")
+    _check_finite('vicreg_loss', z_global=z_global, **({} if z_local is None else dict(z_local=z_local)))
+    N, D = views.shape[1:]
+    inv = invariance_loss(z_global, z_local)
+    var = torch.relu(gamma - torch.sqrt(views.var(dim=1) + eps)).mean()               # mean over views and dims
+    zc = views - views.mean(dim=1, keepdim=True)
+    cov = zc.transpose(1, 2) @ zc / (N - 1)                                            # (V, D, D)
+    off = cov.square().sum((1, 2)) - torch.diagonal(cov, dim1=1, dim2=2).square().sum(1)
+    cov_term = (off / D).mean()
+    return dict(loss=inv_weight * inv + var_weight * var + cov_weight * cov_term, invariance=inv, variance=var, covariance=cov_term)
+
+# %% ../nbs/03_losses.ipynb #ad66f636
+@_full_precision
+def info_nce(a: Tensor, b: Tensor, temperature: float = 0.07) -> Tensor:
+    "Symmetric InfoNCE (CLIP / ImageBind Eq. 1, both directions averaged) of paired `a`, `b`: (N, D), cosine logits / `temperature`."
+    if a.ndim != 2 or a.shape != b.shape or a.shape[0] < 2:
+        raise ValueError(f"info_nce expects paired embeddings a, b: (N, D) with N >= 2, got a {tuple(a.shape)}, b {tuple(b.shape)}")
+    if not temperature > 0: raise ValueError(f"temperature must be positive, got {temperature}")
+    _check_finite('info_nce', a=a, b=b)
+    logits = nn.functional.normalize(a, dim=-1) @ nn.functional.normalize(b, dim=-1).T / temperature
+    labels = torch.arange(a.shape[0], device=a.device)
+    return (nn.functional.cross_entropy(logits, labels) + nn.functional.cross_entropy(logits.T, labels)) / 2
+
+# %% ../nbs/03_losses.ipynb #fed6b4d5
+class DINOHead(nn.Module):
+    "DINO projection head (Caron et al. 2021, §3.1): MLP → L2-normalised bottleneck → weight-normed prototypes; (..., in_dim) → (..., out_dim)."
+    def __init__(self, in_dim: int, out_dim: int = 1024, hidden_dim: int = 2048, bottleneck_dim: int = 256, n_layers: int = 3,
+                 norm_last_layer: bool = True):
+        super().__init__()
+        if n_layers < 1: raise ValueError(f"DINOHead needs n_layers >= 1, got {n_layers}")
+        dims = [in_dim] + [hidden_dim] * (n_layers - 1) + [bottleneck_dim]
+        layers = []
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            layers += [nn.Linear(d_in, d_out)] + ([nn.GELU()] if i < n_layers - 1 else [])
+        self.mlp = nn.Sequential(*layers)
+        for m in self.mlp.modules():
+            if isinstance(m, nn.Linear): nn.init.trunc_normal_(m.weight, std=0.02); nn.init.zeros_(m.bias)
+        self.last_layer = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
+        g = self.last_layer.parametrizations.weight.original0
+        with torch.no_grad(): g.fill_(1.0)
+        g.requires_grad_(not norm_last_layer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        "Prototype logits (..., out_dim) of features `x`: (..., in_dim)."
+        return self.last_layer(nn.functional.normalize(self.mlp(x), dim=-1))
+
+# %% ../nbs/03_losses.ipynb #4257bf2e
+def _check_logits(fn: str, student: Tensor, teacher: Tensor, center: Tensor, t_s: float, t_t: float):
+    if student.shape[-1] != teacher.shape[-1] or center.shape[-1:] != teacher.shape[-1:] or center.numel() != teacher.shape[-1]:
+        raise ValueError(f"{fn} expects student (..., K), teacher (..., K) and center (K,) with one K, got student "
+                         f"{tuple(student.shape)}, teacher {tuple(teacher.shape)}, center {tuple(center.shape)}")
+    if not (t_s > 0 and t_t > 0): raise ValueError(f"{fn} needs positive temperatures, got t_s={t_s}, t_t={t_t}")
+    _check_finite(fn, student=student, teacher=teacher, center=center)
+
+@_full_precision
+def dino_loss(student: Tensor, teacher: Tensor, center: Tensor, t_s: float = 0.1, t_t: float = 0.04) -> Tensor:
+    "DINO cross-entropy (Caron et al. 2021, Eq. 3) over pairs of different views; `student`: (Vs, B, K), `teacher`: (Vt, B, K) = the first Vt student views, `center`: (K,)."
+    if student.ndim != 3 or teacher.ndim != 3 or student.shape[1] != teacher.shape[1] or teacher.shape[0] > student.shape[0]:
+        raise ValueError(f"dino_loss expects student (Vs, B, K) and teacher (Vt, B, K) with Vt <= Vs, got student "
+                         f"{tuple(student.shape)}, teacher {tuple(teacher.shape)}")
+    if student.shape[0] < 2: raise ValueError(f"dino_loss needs two views or more to form pairs, got student {tuple(student.shape)}")
+    _check_logits('dino_loss', student, teacher, center, t_s, t_t)
+    p_t = torch.softmax((teacher.detach() - center.reshape(-1)) / t_t, dim=-1)     # (Vt, B, K)
+    log_p_s = torch.log_softmax(student / t_s, dim=-1)                           # (Vs, B, K)
+    ce = -torch.einsum('ibk,jbk->ijb', p_t, log_p_s).mean(-1)                    # (Vt, Vs): per pair, mean over batch
+    different = ~torch.eye(*ce.shape, dtype=torch.bool, device=ce.device)
+    return ce[different].mean()
+
+@torch.no_grad()
+def update_center(center: Tensor, teacher: Tensor, momentum: float = 0.9) -> Tensor:
+    "EMA centre (DINO Eq. 4): `momentum`·center + (1-momentum)·mean of `teacher`: (..., K) over all rows and ranks; returns (K,)."
+    if center.numel() != teacher.shape[-1] or teacher.numel() == 0:
+        raise ValueError(f"update_center expects center (K,) and a non-empty teacher (..., K), got center {tuple(center.shape)}, teacher {tuple(teacher.shape)}")
+    if not 0 <= momentum <= 1: raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
+    rows = teacher.detach().reshape(-1, teacher.shape[-1])
+    rows = rows.to(torch.promote_types(rows.dtype, torch.float32))
+    total = torch.cat([rows.sum(0), rows.new_tensor([rows.shape[0]])])
+    if _world() > 1: dist.all_reduce(total)
+    if not torch.isfinite(total).all():   # after the reduce, so that every rank raises together
+        raise FloatingPointError(f"update_center got non-finite values (NaN or inf) in teacher {tuple(teacher.shape)} on this or another rank")
+    return momentum * center.reshape(-1) + (1 - momentum) * total[:-1] / total[-1]
+
+# %% ../nbs/03_losses.ipynb #ab7077a3
+@_full_precision
+def ibot_patch_loss(student: Tensor, teacher: Tensor, mask: Tensor, center: Tensor, t_s: float = 0.1, t_t: float = 0.04) -> Tensor:
+    "iBOT masked-patch cross-entropy (Zhou et al. 2022, Eq. 2); `student`, `teacher`: (B, P, K) patch logits, `mask`: (B, P) true where masked, `center`: (K,)."
+    if student.shape != teacher.shape or student.ndim < 2 or mask.shape != student.shape[:-1]:
+        raise ValueError(f"ibot_patch_loss expects student and teacher (B, P, K) and mask (B, P), got student {tuple(student.shape)}, "
+                         f"teacher {tuple(teacher.shape)}, mask {tuple(mask.shape)}")
+    _check_logits('ibot_patch_loss', student, teacher, center, t_s, t_t)
+    p_t = torch.softmax((teacher.detach() - center.reshape(-1)) / t_t, dim=-1)
+    ce = -(p_t * torch.log_softmax(student / t_s, dim=-1)).sum(-1)                 # (B, P)
+    m = mask.to(ce.dtype)
+    return ((ce * m).sum(-1) / m.sum(-1).clamp(min=1.0)).mean()
+
+# %% ../nbs/03_losses.ipynb #847be190
+def patchify(x: Tensor, patch_size: int) -> Tensor:
+    "Images `x`: (B, C, H, W) → patches (B, P, p·p·C), P = (H/p)·(W/p) row-major, each patch ordered (row, column, channel) as in MAE."
+    if x.ndim != 4 or x.shape[-2] % patch_size or x.shape[-1] % patch_size:
+        raise ValueError(f"patchify expects images (B, C, H, W) with H and W multiples of patch_size={patch_size}, got {tuple(x.shape)}")
+    B, C, H, W = x.shape
+    h, w, p = H // patch_size, W // patch_size, patch_size
+    return x.reshape(B, C, h, p, w, p).permute(0, 2, 4, 3, 5, 1).reshape(B, h * w, p * p * C)
+
+def unpatchify(patches: Tensor, patch_size: int, grid: tuple[int, int] | None = None) -> Tensor:
+    "Patches (B, P, p·p·C) → images (B, C, h·p, w·p), the inverse of `patchify`; `grid` = (h, w) patches, square if omitted."
+    p = patch_size
+    if patches.ndim != 3 or patches.shape[-1] % (p * p):
+        raise ValueError(f"unpatchify expects patches (B, P, p·p·C) with p={p}, got {tuple(patches.shape)}")
+    B, P, L = patches.shape
+    h, w = grid if grid is not None else (math.isqrt(P), math.isqrt(P))
+    if h * w != P: raise ValueError(f"unpatchify: grid {(h, w)} does not hold the {P} patches of {tuple(patches.shape)}; pass grid=(h, w)")
+    return patches.reshape(B, h, w, p, p, L // (p * p)).permute(0, 5, 1, 3, 2, 4).reshape(B, L // (p * p), h * p, w * p)
+
+# %% ../nbs/03_losses.ipynb #ff6f493c
+@_full_precision
+def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, norm_pix: bool = True, eps: float = 1e-6) -> Tensor:
+    "MAE / MultiMAE reconstruction loss: MSE per patch, mean over masked patches only; `pred`, `target`: (B, P, L) patch values, `mask`: (B, P) true where masked."
+    if pred.shape != target.shape or pred.ndim != 3 or mask.shape != pred.shape[:2]:
+        raise ValueError(f"masked_mse expects pred and target (B, P, L) and mask (B, P), got pred {tuple(pred.shape)}, "
+                         f"target {tuple(target.shape)}, mask {tuple(mask.shape)}")
+    if norm_pix and pred.shape[-1] < 2: raise ValueError(f"norm_pix needs at least 2 values per patch, got L={pred.shape[-1]}")
+    _check_finite('masked_mse', pred=pred, target=target)
+    m = mask.to(pred.dtype)
+    if not m.sum() > 0: raise ValueError(f"masked_mse got a mask {tuple(mask.shape)} with no masked patch")
+    if norm_pix:
+        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + eps).sqrt()
+    return ((pred - target.detach()).square().mean(-1) * m).sum() / m.sum()

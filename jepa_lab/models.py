@@ -13,8 +13,10 @@ from timm.layers import PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Block, init_weights_vit_timm
 
 # %% auto #0
-__all__ = ['VIT_PRESETS', 'Transformer', 'ViTEncoder', 'create_encoder', 'TubeletEmbed', 'MelPatchEmbed', 'ModalityEmbedding',
-           'EarlyFusionEncoder', 'DualEncoder', 'create_av_encoder', 'Projector', 'LinearProbe', 'AttentiveProbe']
+__all__ = ['VIT_PRESETS', 'FUSION_ROUTINGS', 'Transformer', 'ViTEncoder', 'create_encoder', 'TubeletEmbed', 'MelPatchEmbed',
+           'ModalityEmbedding', 'EarlyFusionEncoder', 'DualEncoder', 'create_av_encoder', 'Projector', 'LinearProbe',
+           'AttentiveProbe', 'fusion_first_layer_mask', 'fusion_persistent_mask', 'pruned_first_block',
+           'FusionTokenEncoder', 'create_fusion_encoder']
 
 # %% ../nbs/02_models.ipynb #b08fd57e
 class Transformer(nn.Module):
@@ -196,3 +198,96 @@ class AttentiveProbe(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         pooled, _ = self.attn(self.query.expand(len(tokens), -1, -1), tokens, tokens, need_weights=False)
         return self.head(self.norm(pooled[:, 0]))
+
+# %% ../nbs/02_models.ipynb #3e17dd20
+def fusion_first_layer_mask(n: int) -> Tensor:
+    "Layer-1 mask (1+3n, 1+3n), True = attend: F_i sees {F_i, R_i, C_i}; CLS, RGB and companion tokens see each other."
+    m = torch.zeros(1 + 3 * n, 1 + 3 * n, dtype=torch.bool)
+    other = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(1 + n, 1 + 3 * n)])
+    m[other[:, None], other] = True
+    f = torch.arange(1, 1 + n)
+    m[f, f] = m[f, f + n] = m[f, f + 2 * n] = True
+    return m
+
+def fusion_persistent_mask(n: int) -> Tensor:
+    "Later-layer mask for `persistent` routing: F_i sees all F, CLS, R_i, C_i; CLS sees CLS and F; R and C see R and C."
+    m = torch.zeros(1 + 3 * n, 1 + 3 * n, dtype=torch.bool)
+    f, mod = torch.arange(1, 1 + n), torch.arange(1 + n, 1 + 3 * n)
+    m[f[:, None], f] = True
+    m[f, 0] = m[f, f + n] = m[f, f + 2 * n] = True
+    m[0, 0] = True; m[0, f] = True
+    m[mod[:, None], mod] = True
+    return m
+
+def pruned_first_block(blk: Block, seq: Tensor, n: int) -> Tensor:
+    "timm `blk` under the layer-1 fusion mask, for the kept queries only: seq (B, 1+3n, D) -> [CLS, F] (B, 1+n, D)."
+    a, (B, L, D) = blk.attn, seq.shape
+    if a.gate is not None or (a.attn_drop.p and blk.training): raise NotImplementedError("gated attention or attention dropout")
+    q, k, v = a.qkv(blk.norm1(seq)).reshape(B, L, 3, a.num_heads, a.head_dim).permute(2, 0, 3, 1, 4)   # each (B, H, L, hd)
+    q, k = a.q_norm(q), a.k_norm(k)
+    ctx = lambda t: torch.cat([t[:, :, :1], t[:, :, 1 + n:]], 2)                  # CLS, RGB, companion
+    own = lambda t: t[:, :, 1:].unflatten(2, (3, n)).transpose(2, 3)             # (B, H, n, 3, hd): F_i, R_i, C_i
+    cls = F.scaled_dot_product_attention(q[:, :, :1], ctx(k), ctx(v))
+    fus = F.scaled_dot_product_attention(q[:, :, 1:1 + n, None], own(k), own(v)).squeeze(3)
+    x = torch.cat([cls, fus], 2).transpose(1, 2).reshape(B, 1 + n, a.attn_dim)
+    x = seq[:, :1 + n] + blk.drop_path1(blk.ls1(a.proj_drop(a.proj(a.norm(x)))))
+    return x + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(x))))
+
+FUSION_ROUTINGS = ('pruned', 'persistent', 'full')
+
+class FusionTokenEncoder(ViTEncoder):
+    "Le MuMo fusion tokens: `forward(rgb (B,3,H,W), companion (B,1,H,W)) -> (B, 1 + N, D)` = [CLS, fusion tokens]."
+    def __init__(self, img_size: int = 224, patch_size: int = 16, companion_chans: int = 1, embed_dim: int = 768, depth: int = 12,
+                 num_heads: int = 12, mlp_ratio: float = 4.0, drop_path: float = 0.0, routing: str = 'pruned'):
+        if routing not in FUSION_ROUTINGS: raise ValueError(f"unknown routing '{routing}'; known: {', '.join(FUSION_ROUTINGS)}")
+        super().__init__(img_size, patch_size, 3, embed_dim, depth, num_heads, mlp_ratio, drop_path)
+        self.routing, self.companion_chans = routing, companion_chans
+        self.companion_embed = PatchEmbed(img_size, patch_size, companion_chans, embed_dim, strict_img_size=False, output_fmt='NHWC')
+        self.fusion_tokens = nn.Parameter(torch.zeros(1, self.grid, self.grid, embed_dim))
+        trunc_normal_(self.fusion_tokens, std=0.02)
+        self.modality = ModalityEmbedding(3, embed_dim)   # 0 fusion, 1 RGB, 2 companion
+        self._masks = {}
+
+    def mask(self, kind: str, n: int, device) -> Tensor:
+        "The cached boolean mask `kind` ('first' or 'persistent') for n patches on `device`."
+        key = (kind, n, str(device))
+        if key not in self._masks:
+            self._masks[key] = (fusion_first_layer_mask if kind == 'first' else fusion_persistent_mask)(n).to(device)
+        return self._masks[key]
+
+    def check_inputs(self, rgb: Tensor, companion: Tensor) -> None:
+        "Raise a ValueError naming both shapes unless rgb and companion are aligned images of the expected channels."
+        if rgb is None or companion is None:
+            raise ValueError("FusionTokenEncoder needs both rgb and companion; for a single-modality pass zero the other (torch.zeros_like)")
+        shapes, p = f"rgb {tuple(rgb.shape)} and companion {tuple(companion.shape)}", self.patch_size
+        if rgb.ndim != 4 or companion.ndim != 4 or rgb.shape[1] != self.in_chans or companion.shape[1] != self.companion_chans:
+            raise ValueError(f"expected rgb (B, {self.in_chans}, H, W) and companion (B, {self.companion_chans}, H, W), got {shapes}")
+        if rgb.shape[0] != companion.shape[0] or rgb.shape[-2:] != companion.shape[-2:]:
+            raise ValueError(f"rgb and companion must be aligned (same B, H, W), got {shapes}")
+        if rgb.shape[-1] % p or rgb.shape[-2] % p: raise ValueError(f"H, W must be multiples of patch_size {p}, got {shapes}")
+
+    def sequence(self, rgb: Tensor, companion: Tensor) -> Tensor:
+        "The input sequence [CLS, fusion×N, RGB×N, companion×N], (B, 1 + 3N, D), with positions and modality embeddings."
+        self.check_inputs(rgb, companion)
+        r, c = self.patch_embed(rgb), self.companion_embed(companion)          # (B, h, w, D)
+        h, w = r.shape[1:3]
+        pos = self.pos_embed_for(h, w)
+        fus = self.fusion_tokens if (h, w) == (self.grid, self.grid) else F.interpolate(
+            self.fusion_tokens.permute(0, 3, 1, 2), size=(h, w), mode='bicubic', align_corners=False).permute(0, 2, 3, 1)
+        toks = [self.modality((t + pos).flatten(1, 2), i) for i, t in enumerate((fus.expand(len(r), -1, -1, -1), r, c))]
+        return torch.cat([self.cls_token.expand(len(r), -1, -1), *toks], 1)
+
+    def forward(self, rgb: Tensor, companion: Tensor) -> Tensor:
+        "rgb (B, 3, H, W), companion (B, 1, H, W) -> [CLS, fusion tokens] (B, 1 + N, D), N = HW / patch²."
+        seq = self.sequence(rgb, companion)
+        n = (seq.shape[1] - 1) // 3
+        if self.routing == 'full': return self.forward_tokens(seq)[:, :1 + n]
+        if self.routing == 'pruned': seq, mask = pruned_first_block(self.blocks[0], seq, n), None
+        else: seq, mask = self.blocks[0](seq, attn_mask=self.mask('first', n, seq.device)), self.mask('persistent', n, seq.device)
+        for blk in self.blocks[1:]: seq = blk(seq, attn_mask=mask)
+        return self.norm(seq[:, :1 + n])
+
+def create_fusion_encoder(name: str, routing: str = 'pruned', **overrides) -> FusionTokenEncoder:
+    "A `FusionTokenEncoder` from a ViT preset name (`vit_small` is seed 000's backbone) with the given routing and overrides."
+    if name not in VIT_PRESETS: raise ValueError(f"unknown encoder '{name}'; known: {', '.join(VIT_PRESETS)}")
+    return FusionTokenEncoder(**{**VIT_PRESETS[name], 'routing': routing, **overrides})

@@ -67,6 +67,7 @@ def test_av_ablations_notebook_writes_its_table(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     table = json.loads((tmp_path / 'results.json').read_text())
     assert [row['variant'] for row in table] == ['baseline', 'lam_0'] and all(0 <= row['a2v_R1'] <= 1 for row in table)
+    assert (tmp_path / 'results.md').read_text().splitlines()[3].startswith('| lam_0 |')
 
 def test_av_analysis_notebook_trains_when_needed_and_draws_every_figure(tmp_path):
     run_dir = tmp_path / 'run'
