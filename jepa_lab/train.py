@@ -23,7 +23,7 @@ from .methods import Method, create_method, method_config
 # %% auto #0
 __all__ = ['RunConfig', 'cosine', 'lr_at', 'wd_at', 'StepSampler', 'save_atomic', 'load_checkpoint', 'write_json', 'read_metrics',
            'init_distributed', 'resolve_device', 'OnlineProbes', 'NonFiniteLossError', 'param_groups', 'build_method',
-           'total_steps', 'train']
+           'total_steps', 'to_device', 'train']
 
 # %% ../nbs/05_train.ipynb #40e18af5
 @dataclass
@@ -207,6 +207,13 @@ def _truncate_metrics(path: Path, step: int):
         path.write_text(''.join(r + '\n' for r in rows))
 
 # %% ../nbs/05_train.ipynb #dcf4a3e4
+def to_device(x, device):
+    "Tensors in `x` (nested dicts, lists and tuples of tensors) moved to `device`."
+    if isinstance(x, Tensor): return x.to(device, non_blocking=True)
+    if isinstance(x, dict): return {k: to_device(v, device) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return type(x)(to_device(v, device) for v in x)
+    return x
+
 def train(cfg: RunConfig, method: Method | None = None) -> dict:
     "Pretrain `cfg.method` (or the given `method`, built from `cfg`) on `cfg.dataset`; writes the run folder `cfg.out_dir`, returns the summary."
     rank, world = init_distributed()
@@ -254,7 +261,7 @@ def train(cfg: RunConfig, method: Method | None = None) -> dict:
     step, last, t0 = start, {}, time.perf_counter()
     bar = tqdm(total=steps, initial=start, disable=not cfg.progress or rank != 0, desc=cfg.method)
     for views, labels in loader:
-        views = {k: v.to(device, non_blocking=True) for k, v in views.items()}
+        views = to_device(views, device)
         labels = labels.to(device, non_blocking=True)
         lr, wd = lr_at(step, cfg, steps), wd_at(step, cfg, steps)
         for g in opt.param_groups: g['lr'], g['weight_decay'] = lr * g['lr_scale'], (wd if g['apply_wd'] else 0.0)

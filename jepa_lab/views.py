@@ -83,7 +83,7 @@ def _view_seed(index, seed):
 
 
 class ViewDataset(Dataset):
-    "`(transform(image), label)` of `base[index]`; a key `(index, seed)` makes the views a function of the key alone."
+    "`(transform(image), label)` of `base[index]` (label -1 for a dict item without one); a key `(index, seed)` makes the views a function of the key alone."
     def __init__(self, base, transform): self.base, self.transform = base, transform
     def __len__(self): return len(self.base)
 
@@ -98,7 +98,7 @@ class ViewDataset(Dataset):
 
     def _views(self, index):
         item = self.base[index]
-        img, label = (item, item['label']) if isinstance(item, dict) else item   # dict items: multimodal clips
+        img, label = (item, item.get('label', -1)) if isinstance(item, dict) else item   # dict items: multimodal data, -1 if unlabelled
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try: return self.transform(img), label
