@@ -19,11 +19,12 @@ from .data import make_dataset
 from .views import ViewDataset
 from .models import LinearProbe, AttentiveProbe
 from .methods import Method, create_method, method_config
+import jepa_lab.mumo   # registers the Le MuMo methods and baselines (they build on jepa_lab.methods)
 
 # %% auto #0
-__all__ = ['RunConfig', 'cosine', 'lr_at', 'wd_at', 'StepSampler', 'save_atomic', 'load_checkpoint', 'write_json', 'read_metrics',
-           'init_distributed', 'resolve_device', 'OnlineProbes', 'NonFiniteLossError', 'param_groups', 'build_method',
-           'total_steps', 'to_device', 'train']
+__all__ = ['NO_WEIGHT_DECAY', 'RunConfig', 'cosine', 'lr_at', 'wd_at', 'StepSampler', 'save_atomic', 'load_checkpoint',
+           'write_json', 'read_metrics', 'init_distributed', 'resolve_device', 'OnlineProbes', 'NonFiniteLossError',
+           'param_groups', 'build_method', 'total_steps', 'to_device', 'train']
 
 # %% ../nbs/05_train.ipynb #40e18af5
 @dataclass
@@ -171,11 +172,13 @@ class OnlineProbes(nn.Module):
 class NonFiniteLossError(FloatingPointError):
     "Training stopped because the loss (or gradient) became NaN or inf."
 
+NO_WEIGHT_DECAY = ('pos_embed', 'cls_token', 'query', 'mask_token', 'fusion_tokens', 'decoder.pos', 'task_embed')   # learned tokens and positions
+
 def param_groups(model: nn.Module) -> list[dict]:
     "AdamW groups: weight decay on weight matrices only (not biases, norms, positional embeddings or tokens), split by `model.lr_scale(name)`."
     scale, groups = getattr(model, 'lr_scale', lambda name: 1.0), {}
     for n, p in model.named_parameters():
-        if p.requires_grad: groups.setdefault((p.ndim > 1 and not n.endswith(('pos_embed', 'cls_token', 'query')), scale(n)), []).append(p)
+        if p.requires_grad: groups.setdefault((p.ndim > 1 and not n.endswith(NO_WEIGHT_DECAY), scale(n)), []).append(p)
     return [dict(params=ps, apply_wd=wd, lr_scale=s, **({} if wd else dict(weight_decay=0.0))) for (wd, s), ps in groups.items()]
 
 def build_method(cfg: RunConfig) -> Method:
