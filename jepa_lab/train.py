@@ -19,7 +19,7 @@ from .data import make_dataset
 from .views import ViewDataset
 from .models import LinearProbe, AttentiveProbe
 from .methods import Method, create_method, method_config
-import jepa_lab.mumo   # registers the Le MuMo methods and baselines (they build on jepa_lab.methods)
+import jepa_lab.mumo, jepa_lab.ijepa   # register the Le MuMo methods and baselines, and 'ijepa' / 'dmt_jepa' (they build on jepa_lab.methods)
 
 # %% auto #0
 __all__ = ['NO_WEIGHT_DECAY', 'RunConfig', 'cosine', 'lr_at', 'wd_at', 'StepSampler', 'save_atomic', 'load_checkpoint',
