@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from .data import make_dataset
 from .views import ViewDataset, probe_view
 from .train import RunConfig, build_method, load_checkpoint, resolve_device
+from .scenes import SEG_CLASSES
 
 # %% auto #0
 __all__ = ['WAYMO_CLASSES', 'CENTER_THRESHOLDS', 'extract_features', 'linear_probe_accuracy', 'knn_accuracy', 'load_method',
@@ -25,7 +26,7 @@ __all__ = ['WAYMO_CLASSES', 'CENTER_THRESHOLDS', 'extract_features', 'linear_pro
            'detection_ap', 'greedy_match', 'plane_distance', 'center_distance_ap', 'class_mean_ap',
            'center_distance_map', 'average_displacement_error', 'detection_3d_metrics', 'box_iou', 'box_ap',
            'detection_2d_metrics', 'segmentation_confusion', 'per_class_iou', 'segmentation_miou', 'depth_mae',
-           'occupancy_ious', 'occupancy_iou']
+           'occupancy_ious', 'occupancy_iou', 'patch_labels', 'dense_features', 'dense_patch_probe']
 
 # %% ../nbs/06_eval.ipynb #fca334cc
 @torch.no_grad()
@@ -366,3 +367,36 @@ def occupancy_iou(pred, target) -> float:
     "Mean occupancy IoU under the neutral empty-union policy: empty-union samples are excluded; 1.0 if every union is empty."
     ious = occupancy_ious(pred, target)
     return 1.0 if ious.isnan().all() else ious.nanmean().item()
+
+# %% ../nbs/06_eval.ipynb #d4ee0a38
+def patch_labels(seg: Tensor, patch: int, n_classes: int) -> Tensor:
+    "Majority class (N,) of each `patch`×`patch` patch of a label map seg (H, W), row-major; ties go to the lower class id."
+    if seg.ndim != 2 or seg.shape[0] % patch or seg.shape[1] % patch:
+        raise ValueError(f"expected a label map (H, W) divisible into {patch}x{patch} patches, got {tuple(seg.shape)}")
+    counts = torch.nn.functional.one_hot(seg.long(), n_classes).permute(2, 0, 1).float()          # (C, H, W)
+    return torch.nn.functional.avg_pool2d(counts[None], patch)[0].flatten(1).argmax(0)
+
+@torch.no_grad()
+def dense_features(encoder: nn.Module, scenes, size: int, patch: int, n_classes: int = len(SEG_CLASSES), batch_size: int = 64,
+                   device='cpu') -> tuple[Tensor, Tensor]:
+    "Frozen patch tokens (S·N, D) of every scene under `probe_view(size)` and the scenes' patch labels (S·N,)."
+    was_training, view, feats, labels = encoder.training, probe_view(size), [], []
+    encoder.eval()
+    for start in range(0, len(scenes), batch_size):
+        items = [scenes[i] for i in range(start, min(start + batch_size, len(scenes)))]
+        y = torch.stack([patch_labels(it['seg'], patch, n_classes) for it in items])               # (B, N)
+        t = encoder(torch.stack([view(it['rgb']) for it in items]).to(device))[:, 1:].float().cpu()  # (B, N, D)
+        if t.shape[:2] != y.shape:
+            raise ValueError(f"encoder gives {t.shape[1]} patch tokens per scene but the {tuple(items[0]['seg'].shape)} label maps have "
+                             f"{y.shape[1]} patches of {patch} px: build the scenes at size={size}")
+        feats.append(t.flatten(0, 1)); labels.append(y.flatten())
+    encoder.train(was_training)
+    return torch.cat(feats), torch.cat(labels)
+
+def dense_patch_probe(encoder: nn.Module, train_scenes, test_scenes, size: int, patch: int, n_classes: int = len(SEG_CLASSES),
+                      max_iter: int = 500, device='cpu') -> dict:
+    "Per-patch linear probe of frozen patch tokens predicting each patch's majority class: dict(dense_acc, dense_miou) on `test_scenes`."
+    (xtr, ytr), (xte, yte) = (dense_features(encoder, s, size, patch, n_classes, device=device) for s in (train_scenes, test_scenes))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)).fit(xtr.numpy().astype(np.float64), ytr.numpy())
+    pred = torch.as_tensor(clf.predict(xte.numpy().astype(np.float64)))
+    return dict(dense_acc=(pred == yte).double().mean().item(), dense_miou=segmentation_miou(pred, yte, n_classes))

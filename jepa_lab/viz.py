@@ -13,16 +13,20 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from .models import EarlyFusionEncoder
 from .train import read_metrics
+from .views import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['load_run', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy', 'run_report', 'plot_sweep',
-           'av_token_layout', 'block_attention', 'last_layer_attention', 'cross_modal_maps',
-           'plot_cross_modal_attention', 'plot_tsne_by_modality', 'feature_pca_rgb', 'plot_feature_pca']
+__all__ = ['IJEPA_CURVES', 'load_run', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy', 'run_report',
+           'plot_sweep', 'av_token_layout', 'block_attention', 'last_layer_attention', 'cross_modal_maps',
+           'plot_cross_modal_attention', 'plot_tsne_by_modality', 'feature_pca_rgb', 'plot_feature_pca',
+           'plot_training_curves', 'received_attention', 'target_patch_features', 'lat_attention', 'top_similar',
+           'denormalize', 'plot_attention_maps', 'plot_similarity_maps']
 
 # %% ../nbs/07_viz.ipynb #65db6759
 def load_run(run_dir: str | Path) -> dict:
@@ -185,5 +189,87 @@ def plot_feature_pca(tokens_video: Tensor, frames: Tensor, grid: tuple[int, int,
             ax.set(xticks=[], yticks=[])
         row[0].set_ylabel(f'clip {b}')
     for i in range(T): axs[0, i].set_title(f'frame {i}', fontsize=9)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/07_viz.ipynb #cb76bd84
+IJEPA_CURVES = {'latent_loss': 'latent loss (smooth-L1)', 'emb_std': 'target mean-token std'}
+
+def plot_training_curves(runs: dict[str, str | Path], keys: dict[str, str] = IJEPA_CURVES):
+    "One panel per metric key (titled by its value), one line per run folder of `runs` {label: run_dir}, against step."
+    fig, axs = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
+    for label, d in runs.items():
+        rows = read_metrics(d)
+        for ax, key in zip(axs[0], keys): ax.plot(*_series(rows, key), label=label)
+    for ax, title in zip(axs[0], keys.values()): ax.set(xlabel='step', title=title)
+    axs[0, 0].legend(fontsize=7); fig.tight_layout()
+    return fig
+
+# %% ../nbs/07_viz.ipynb #8f978b9f
+@torch.no_grad()
+def received_attention(encoder, x: Tensor) -> Tensor:
+    "Head-averaged last-block attention (B, N) that each patch receives, averaged over the query patches."
+    inputs = []
+    hook = encoder.blocks[-1].register_forward_pre_hook(lambda block, args: inputs.append(args[0]))
+    try: encoder(x)
+    finally: hook.remove()
+    return block_attention(encoder.blocks[-1], inputs[0]).mean((1, 2))
+
+@torch.no_grad()
+def target_patch_features(method, x: Tensor) -> Tensor:
+    "Layer-normed last-layer patch features (B, N, D) of a JEPA's target encoder (its token 0, the mean, dropped)."
+    t = method.target_encoder(x)[:, 1:]
+    return F.layer_norm(t, (t.shape[-1],))
+
+@torch.no_grad()
+def lat_attention(method, x: Tensor) -> Tensor:
+    "DMT-JEPA's LAT attention map (B, N): the target aggregation head's image-mean query over the target patch features."
+    if not hasattr(method, 'target_head'): raise TypeError(f"{type(method).__name__} has no LAT target head (DMT-JEPA with lat=True and cross_attn aggregation)")
+    return method.target_head.attention(target_patch_features(method, x))
+
+@torch.no_grad()
+def top_similar(h: Tensor, query: int, frac: float) -> Tensor:
+    "Boolean maps (B, N): the `frac` most cosine-similar patches to patch `query` in each image's features h (B, N, D)."
+    hn = F.normalize(h, dim=-1)
+    sim = (hn @ hn[:, query, :, None])[..., 0]
+    k = max(1, round(frac * h.shape[1]))
+    return torch.zeros_like(sim, dtype=torch.bool).scatter_(1, sim.topk(k, dim=1).indices, True)
+
+def denormalize(img: Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    "A displayable (H, W, 3) image in [0, 1] from a normalised view (3, H, W)."
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    return (img.detach().cpu() * s + m).clamp(0, 1).permute(1, 2, 0).numpy()
+
+def plot_attention_maps(x: Tensor, maps: dict[str, Tensor], grid: tuple[int, int]):
+    "One row per image of x (B, 3, H, W): the image, then each map {title: (B, N)} on the (rows, cols) patch grid."
+    if any(m.shape != (len(x), grid[0] * grid[1]) for m in maps.values()):
+        raise ValueError(f"maps must be (B, N) = {(len(x), grid[0] * grid[1])} for x {tuple(x.shape)}, got {[tuple(m.shape) for m in maps.values()]}")
+    n = 1 + len(maps)
+    fig, axs = plt.subplots(len(x), n, figsize=(2.2 * n, 2.2 * len(x)), squeeze=False)
+    for i in range(len(x)):
+        axs[i, 0].imshow(denormalize(x[i]))
+        for j, (name, m) in enumerate(maps.items(), 1):
+            axs[i, j].imshow(m[i].view(*grid).float().cpu().numpy(), cmap='inferno')
+            if i == 0: axs[i, j].set_title(name, fontsize=8)
+    for ax in axs.flat: ax.axis('off')
+    fig.tight_layout()
+    return fig
+
+def plot_similarity_maps(x: Tensor, features: dict[str, Tensor], query_patches, grid: tuple[int, int], frac: float = 0.1):
+    "One row per image of x (B, 3, H, W): the image, then per query patch and per method {name: h (B, N, D)} its top-`frac` similar patches."
+    size, n = x.shape[-1], 1 + len(query_patches) * len(features)
+    fig, axs = plt.subplots(len(x), n, figsize=(2.2 * n, 2.2 * len(x)), squeeze=False)
+    sel = {(q, name): top_similar(h, q, frac) for q in query_patches for name, h in features.items()}
+    p = size / grid[1]
+    for i in range(len(x)):
+        img = denormalize(x[i])
+        axs[i, 0].imshow(img)
+        for j, ((q, name), s) in enumerate(sel.items(), 1):
+            m = s[i].view(*grid).float().cpu().numpy()
+            axs[i, j].imshow(img); axs[i, j].imshow(np.ma.masked_where(m == 0, m), cmap='autumn', alpha=0.6, extent=(0, size, size, 0))
+            r, c = divmod(q, grid[1])
+            axs[i, j].add_patch(plt.Rectangle((c * p, r * p), p, p, fill=False, ec='red', lw=1.5))
+            if i == 0: axs[i, j].set_title(f'{name}, query {q}', fontsize=8)
+    for ax in axs.flat: ax.axis('off')
     fig.tight_layout()
     return fig
