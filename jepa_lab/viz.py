@@ -18,15 +18,16 @@ from torch import Tensor
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from .models import EarlyFusionEncoder
+from .scenes import SEG_CLASSES, OBJECT_CLASSES
 from .train import read_metrics
 from .views import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['IJEPA_CURVES', 'load_run', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy', 'run_report',
-           'plot_sweep', 'av_token_layout', 'block_attention', 'last_layer_attention', 'cross_modal_maps',
+__all__ = ['IJEPA_CURVES', 'MUMO_PROBES', 'load_run', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy',
+           'run_report', 'plot_sweep', 'av_token_layout', 'block_attention', 'last_layer_attention', 'cross_modal_maps',
            'plot_cross_modal_attention', 'plot_tsne_by_modality', 'feature_pca_rgb', 'plot_feature_pca',
            'plot_training_curves', 'received_attention', 'target_patch_features', 'lat_attention', 'top_similar',
-           'denormalize', 'plot_attention_maps', 'plot_similarity_maps']
+           'denormalize', 'plot_attention_maps', 'plot_similarity_maps', 'plot_fused_pca', 'plot_probe_predictions']
 
 # %% ../nbs/07_viz.ipynb #65db6759
 def load_run(run_dir: str | Path) -> dict:
@@ -272,4 +273,61 @@ def plot_similarity_maps(x: Tensor, features: dict[str, Tensor], query_patches, 
             if i == 0: axs[i, j].set_title(f'{name}, query {q}', fontsize=8)
     for ax in axs.flat: ax.axis('off')
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/07_viz.ipynb #afc35c89
+def plot_fused_pca(features: Tensor, rgb: Tensor, depth: Tensor, alpha: float = 1.0):
+    "One row per scene: input rgb (B, 3, H, W), sparse depth (B, 1, H, W), and the shared-PCA colours of patch features (B, D, h, w)."
+    if features.ndim != 4 or len(features) != len(rgb) or depth.shape != (len(rgb), 1, *rgb.shape[-2:]):
+        raise ValueError(f"expected features (B, D, h, w), rgb (B, 3, H, W) and depth (B, 1, H, W) of one B, got "
+                         f"{tuple(features.shape)}, {tuple(rgb.shape)} and {tuple(depth.shape)}")
+    (B, D, h, w), (H, W) = features.shape, rgb.shape[-2:]
+    pca = feature_pca_rgb(features.detach().flatten(2).transpose(1, 2).cpu()).reshape(B, h, w, 3)
+    fig, axs = plt.subplots(B, 3, figsize=(6.6, 2.2 * B), squeeze=False)
+    for b, (a_rgb, a_depth, a_pca) in enumerate(axs):
+        a_rgb.imshow(denormalize(rgb[b]))
+        d = depth[b, 0].detach().float().cpu().numpy()
+        a_depth.imshow(np.ma.masked_equal(d, 0), cmap='turbo', interpolation='nearest'); a_depth.set_facecolor('black')
+        a_pca.imshow(pca[b], extent=(0, W, H, 0), interpolation='nearest', alpha=alpha)
+        for ax in (a_rgb, a_depth, a_pca): ax.set(xticks=[], yticks=[])
+        a_rgb.set_ylabel(f'scene {b}')
+    for ax, t in zip(axs[0], ('RGB', 'LiDAR depth (input)', 'fused tokens, PCA')): ax.set_title(t, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+MUMO_PROBES = ('seg', 'depth', 'occupancy', 'det3d')
+
+def plot_probe_predictions(batch: dict, preds: dict, grid_x=(-16.0, 16.0), grid_z=(0.0, 40.0), score_threshold: float = 0.3):
+    "One row per scene of a clean-view `batch`: seg, depth and occupancy truth | probe `preds`, and BEV centres (x, z) detected vs true."
+    if missing := sorted(set(MUMO_PROBES) - set(preds)): raise ValueError(f"expected predictions of the probes {sorted(MUMO_PROBES)}, missing {missing}")
+    B = len(batch['rgb'])
+    fig, axs = plt.subplots(B, 8, figsize=(17, 2.2 * B), squeeze=False)
+    seg_cmap, colours, extent = plt.get_cmap('tab10', 10), ('tab:red', 'tab:blue', 'tab:green'), (*grid_x, *grid_z)
+    for b, row in enumerate(axs):
+        row[0].imshow(denormalize(batch['rgb'][b]))
+        for ax, s in zip(row[1:3], (batch['seg'][b], preds['seg'][b])):
+            ax.imshow(s.cpu().numpy(), cmap=seg_cmap, vmin=0, vmax=9, interpolation='nearest')
+        gt_d = batch['depth_map'][b].float().cpu().numpy()
+        vmax = float(gt_d.max()) or 1.0
+        for ax, d in zip(row[3:5], (gt_d, preds['depth'][b].float().cpu().numpy() * (gt_d > 0))):
+            ax.imshow(np.ma.masked_equal(d, 0), cmap='turbo', vmin=0, vmax=vmax, interpolation='nearest')
+        occ_gt = batch['occupancy'][b].float().cpu().numpy()
+        for ax, o in zip(row[5:7], (occ_gt, preds['occupancy'][b].float().cpu().numpy())):
+            ax.imshow(o, origin='lower', extent=extent, cmap='Greys', vmin=0, vmax=1, interpolation='nearest', aspect='auto')
+        ax, o, det = row[7], batch['objects'], preds['det3d'][b]
+        ax.imshow(occ_gt, origin='lower', extent=extent, cmap='Greys', vmin=0, vmax=3, interpolation='nearest', aspect='auto')
+        keep = o['mask'][b] if 'mask' in o else o['labels'][b] >= 0
+        gt_c, gt_l = o['centers'][b][keep].cpu(), o['labels'][b][keep].cpu()
+        hit = det['scores'] > score_threshold
+        for k, c in enumerate(colours):
+            g, p = gt_c[gt_l == k], det['centers'][hit & (det['labels'] == k)].cpu()
+            ax.scatter(g[:, 0], g[:, 2], marker='o', s=40, facecolors='none', edgecolors=c, label=f'{OBJECT_CLASSES[k]} (true)' if b == 0 else None)
+            ax.scatter(p[:, 0], p[:, 2], marker='x', s=25, color=c, label=f'{OBJECT_CLASSES[k]} (detected)' if b == 0 else None)
+        ax.set(xlim=grid_x, ylim=grid_z)
+        for a in row[:7]: a.set(xticks=[], yticks=[])
+        row[0].set_ylabel(f'scene {b}')
+    titles = ('RGB', 'seg (true)', 'seg (probe)', 'depth (true)', 'depth (probe)', 'occupancy (true)', 'occupancy (probe)', 'BEV x–z (m)')
+    for ax, t in zip(axs[0], titles): ax.set_title(t, fontsize=9)
+    fig.legend(*axs[0, 7].get_legend_handles_labels(), loc='lower right', fontsize=7, ncol=6)
+    fig.tight_layout(rect=(0, 0.2 / B, 1, 1))
     return fig
