@@ -15,3 +15,11 @@ def tiny_config(out_dir, **kw):
     return RunConfig(method_args=tiny_method_args(**kw.pop('method_args', {})), out_dir=str(out_dir), **{**run, **kw})
 
 def timeless(rows): return [{k: v for k, v in r.items() if k != 'sec_per_step'} for r in rows]
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    "Tests may change torch's thread count; restore it, so that a later in-process run matches its subprocess bit for bit."
+    import torch
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
