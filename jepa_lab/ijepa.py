@@ -20,10 +20,10 @@ from .models import VIT_PRESETS, Transformer, ViTEncoder
 from .methods import Method, MethodOutput, register_method
 
 # %% auto #0
-__all__ = ['IJEPA_RUN', 'HEAD_MODES', 'AGGREGATIONS', 'sincos_1d', 'sincos_2d', 'IJEPAEncoder', 'create_ijepa_encoder',
-           'frozen_copy', 'ema_momentum', 'ema_update', 'IJEPAPredictor', 'latent_loss', 'IJEPAConfig', 'IJEPA',
-           'window_neighbours', 'semantic_neighbours', 'token_kv', 'class_attention', 'LocalAggregationHead',
-           'DMTJEPAConfig', 'DMTJEPA']
+__all__ = ['IJEPA_RUN', 'HEAD_MODES', 'AGGREGATIONS', 'TARGET_QUERIES', 'sincos_1d', 'sincos_2d', 'IJEPAEncoder',
+           'create_ijepa_encoder', 'frozen_copy', 'ema_momentum', 'ema_update', 'IJEPAPredictor', 'latent_loss',
+           'IJEPAConfig', 'IJEPA', 'window_neighbours', 'semantic_neighbours', 'token_kv', 'class_attention',
+           'LocalAggregationHead', 'DMTJEPAConfig', 'DMTJEPA']
 
 # %% ../nbs/15_ijepa.ipynb #70f367f3
 def sincos_1d(dim: int, pos: Tensor) -> Tensor:
@@ -275,13 +275,14 @@ class LocalAggregationHead(nn.Module):
         for blk in self.blocks: query = class_attention(blk, query, token_kv(blk, x))
         return self.norm(query)[:, 0], self.norm(x)
 
-    def aggregate(self, h: Tensor, idx: Tensor) -> Tensor:
-        "Dense targets (B, M, D): each patch's set of features h (B, N, D) at idx (B, M, k), the image-mean feature as query."
+    def aggregate(self, h: Tensor, idx: Tensor, query: Tensor | None = None) -> Tensor:
+        "Dense targets (B, M, D): each patch's set of features h (B, N, D) at idx (B, M, k) under `query` (B, M, D; default the image mean)."
         (B, M, k), D = idx.shape, h.shape[-1]
+        query = h.mean(1, keepdim=True).expand(B, M, D) if query is None else query
         if self.mode == 'self_attn':
             x = h.gather(1, idx.reshape(B, M * k, 1).expand(-1, -1, D)).view(B * M, k, D)
-            return self(h.mean(1, keepdim=True).repeat_interleave(M, 0), x)[0].view(B, M, D)
-        query = h.mean(1, keepdim=True)[:, None].expand(B, M, 1, D)
+            return self(query.reshape(B * M, 1, D), x)[0].view(B, M, D)
+        query = query[:, :, None]
         sets = idx.reshape(B, M * k, 1).expand(-1, -1, 2 * D)
         for blk in self.blocks:                # keys and values once per patch, then gathered into every set that holds it
             query = class_attention(blk, query, token_kv(blk, h).gather(1, sets).view(B, M, k, 2 * D))
@@ -296,6 +297,7 @@ class LocalAggregationHead(nn.Module):
 
 # %% ../nbs/15_ijepa.ipynb #a749ade0
 AGGREGATIONS = ('cross_attn', 'avg', 'max')
+TARGET_QUERIES = ('patch', 'mean')
 
 @dataclass
 class DMTJEPAConfig(IJEPAConfig):
@@ -309,6 +311,7 @@ class DMTJEPAConfig(IJEPAConfig):
     dense_pairs: int = 4
     head_depth: int = 2
     include_self: bool = False
+    target_query: str = 'patch'         # x_{c_i} of Eq. 4: the target patch's own feature ('patch') or the image mean ('mean')
 
 @register_method('dmt_jepa')
 class DMTJEPA(IJEPA):
@@ -317,6 +320,7 @@ class DMTJEPA(IJEPA):
     def __init__(self, cfg: DMTJEPAConfig):
         super().__init__(cfg)
         if cfg.aggregation not in AGGREGATIONS: raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got '{cfg.aggregation}'")
+        if cfg.target_query not in TARGET_QUERIES: raise ValueError(f"target_query must be one of {TARGET_QUERIES}, got '{cfg.target_query}'")
         for k in ('context_head', 'target_head'):
             if getattr(cfg, k) not in HEAD_MODES: raise ValueError(f"{k} must be one of {HEAD_MODES}, got '{getattr(cfg, k)}'")
         self.register_buffer('neighbours', window_neighbours(self.grid, cfg.neighborhood), persistent=False)
@@ -341,7 +345,9 @@ class DMTJEPA(IJEPA):
         (T, B, Kt), D = tgt.shape, h.shape[-1]
         at = tgt.transpose(0, 1).reshape(B, T * Kt)
         idx = self.dense_sets(h, at)                                                     # (B, M, k)
-        if self.pooling == 'cross_attn': agg = self.target_head.aggregate(h, idx)
+        if self.pooling == 'cross_attn':
+            query = h.gather(1, at[..., None].expand(-1, -1, D)) if self.cfg.target_query == 'patch' else None
+            agg = self.target_head.aggregate(h, idx, query)
         else:
             x = h.gather(1, idx.flatten(1)[..., None].expand(-1, -1, D)).view(*idx.shape, D)
             agg = x.mean(2) if self.pooling == 'avg' else x.amax(2)
