@@ -20,7 +20,7 @@ from .models import VIT_PRESETS, Transformer, ViTEncoder
 from .methods import Method, MethodOutput, register_method
 
 # %% auto #0
-__all__ = ['IJEPA_RUN', 'HEAD_MODES', 'AGGREGATIONS', 'TARGET_QUERIES', 'sincos_1d', 'sincos_2d', 'IJEPAEncoder',
+__all__ = ['IJEPA_RUN', 'HEAD_MODES', 'HEAD_FORMS', 'AGGREGATIONS', 'TARGET_QUERIES', 'sincos_1d', 'sincos_2d', 'IJEPAEncoder',
            'create_ijepa_encoder', 'frozen_copy', 'ema_momentum', 'ema_update', 'IJEPAPredictor', 'latent_loss',
            'IJEPAConfig', 'IJEPA', 'window_neighbours', 'semantic_neighbours', 'token_kv', 'class_attention',
            'LocalAggregationHead', 'DMTJEPAConfig', 'DMTJEPA']
@@ -237,6 +237,7 @@ def semantic_neighbours(h: Tensor, neighbours: Tensor, k: int = 4, at: Tensor | 
 
 # %% ../nbs/15_ijepa.ipynb #0602ebc4
 HEAD_MODES = ('cross_attn', 'self_attn')
+HEAD_FORMS = ('eq4', 'cait')
 
 def token_kv(blk: Block, x: Tensor) -> Tensor:
     "Keys and values (..., K, 2D) that a timm `Block`'s attention computes from tokens x (..., K, D)."
@@ -256,17 +257,36 @@ def class_attention(blk: Block, x_cls: Tensor, kv: Tensor, need_weights: bool = 
     return (x_cls, (q * a.scale @ k.transpose(-2, -1)).softmax(-1)[..., 0, :]) if need_weights else x_cls
 
 class LocalAggregationHead(nn.Module):
-    "LAT head (Eq. 4): `depth` class-attention (or self-attention) blocks on timm `Block`s + LayerNorm; `(query (S, 1, D), x (S, K, D)) -> (S, D), (S, K, D)`."
-    def __init__(self, dim: int, num_heads: int, depth: int = 2, mlp_ratio: float = 4.0, mode: str = 'cross_attn'):
+    """LAT head (Eq. 4) + LayerNorm; `(query (S, 1, D), x (S, K, D)) -> (S, D), (S, K, D)`. Form 'eq4': Eq. 4 itself,
+    softmax(q kᵀ/√D) x with learned query and key maps and the tokens themselves as values, so an aggregate is a convex
+    combination of its set. Form 'cait': `depth` CaiT class-attention (or self-attention) blocks on timm `Block`s."""
+    def __init__(self, dim: int, num_heads: int, depth: int = 2, mlp_ratio: float = 4.0, mode: str = 'cross_attn', form: str = 'eq4'):
         super().__init__()
         if mode not in HEAD_MODES: raise ValueError(f"head mode must be one of {HEAD_MODES}, got '{mode}'")
-        self.mode = mode
-        self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, qkv_bias=True) for _ in range(depth))
+        if form not in HEAD_FORMS: raise ValueError(f"head form must be one of {HEAD_FORMS}, got '{form}'")
+        self.mode, self.form = mode, form
+        if form == 'eq4': self.norm_in, self.q, self.k = nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        else: self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, qkv_bias=True) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.apply(init_weights_vit_timm)
 
+    def keys(self, x: Tensor) -> Tensor: return self.k(self.norm_in(x))
+
+    def eq4(self, query: Tensor, x: Tensor, keys: Tensor | None = None, need_weights: bool = False):
+        "Eq. 4: softmax(q kᵀ/√D) x for queries (..., Q, D) over tokens x (..., K, D) (keys precomputed or `self.keys(x)`); -> (..., Q, D) (, weights (..., Q, K))."
+        q, k = self.q(self.norm_in(query)), self.keys(x) if keys is None else keys
+        if need_weights:
+            w = (q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5).softmax(-1)
+            return w @ x, w
+        return F.scaled_dot_product_attention(q, k, x)
+
     def forward(self, query: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         "The aggregate of each set x (S, K, D) under `query` (S, 1, D), and the tokens (updated only by self-attention), both normed."
+        if self.form == 'eq4':
+            if self.mode == 'cross_attn': return self.norm(self.eq4(query, x))[:, 0], self.norm(x)
+            u = torch.cat([query, x], 1)
+            u = self.norm(self.eq4(u, u))
+            return u[:, 0], u[:, 1:]
         if self.mode == 'self_attn':
             u = torch.cat([query, x], 1)
             for blk in self.blocks: u = blk(u)
@@ -283,6 +303,10 @@ class LocalAggregationHead(nn.Module):
             x = h.gather(1, idx.reshape(B, M * k, 1).expand(-1, -1, D)).view(B * M, k, D)
             return self(query.reshape(B * M, 1, D), x)[0].view(B, M, D)
         query = query[:, :, None]
+        if self.form == 'eq4':                 # keys once per patch, then gathered into every set that holds it
+            sets = idx.reshape(B, M * k, 1).expand(-1, -1, D)
+            x, keys = (t.gather(1, sets).view(B, M, k, D) for t in (h, self.keys(h)))
+            return self.norm(self.eq4(query, x, keys))[:, :, 0]
         sets = idx.reshape(B, M * k, 1).expand(-1, -1, 2 * D)
         for blk in self.blocks:                # keys and values once per patch, then gathered into every set that holds it
             query = class_attention(blk, query, token_kv(blk, h).gather(1, sets).view(B, M, k, 2 * D))
@@ -292,6 +316,7 @@ class LocalAggregationHead(nn.Module):
     def attention(self, h: Tensor) -> Tensor:
         "Head-averaged last-block attention (B, N) of the image-mean query over all N patch features h (B, N, D) (the LAT attention map)."
         query = h.mean(1, keepdim=True)
+        if self.form == 'eq4': return self.eq4(query, h, need_weights=True)[1][:, 0]
         for blk in self.blocks[:-1]: query = class_attention(blk, query, token_kv(blk, h))
         return class_attention(self.blocks[-1], query, token_kv(self.blocks[-1], h), need_weights=True)[1].mean(1)[:, 1:]
 
@@ -311,7 +336,8 @@ class DMTJEPAConfig(IJEPAConfig):
     dense_pairs: int = 4
     head_depth: int = 2
     include_self: bool = False
-    target_query: str = 'patch'         # x_{c_i} of Eq. 4: the target patch's own feature ('patch') or the image mean ('mean')
+    head_form: str = 'eq4'              # 'eq4': the softmax aggregate of Eq. 4; 'cait': class-attention blocks (residual + MLP)
+    target_query: str = 'mean'          # x_{c_i} of Eq. 4: the image mean ('mean', as §3.3 defines it) or the target patch's own feature ('patch')
 
 @register_method('dmt_jepa')
 class DMTJEPA(IJEPA):
@@ -330,7 +356,7 @@ class DMTJEPA(IJEPA):
         self.pooling = cfg.aggregation if cfg.lat else ('avg' if cfg.msn else 'none')
         if self.pooling == 'cross_attn':
             D, heads = self.encoder.embed_dim, self.encoder.num_heads
-            self.context_head = LocalAggregationHead(D, heads, cfg.head_depth, mode=cfg.context_head)
+            self.context_head = LocalAggregationHead(D, heads, cfg.head_depth, mode=cfg.context_head, form=cfg.head_form)
             self.target_head = frozen_copy(self.context_head)
             self.target_head.mode = cfg.target_head
 
