@@ -26,7 +26,8 @@ __all__ = ['WAYMO_CLASSES', 'CENTER_THRESHOLDS', 'extract_features', 'linear_pro
            'detection_ap', 'greedy_match', 'plane_distance', 'center_distance_ap', 'class_mean_ap',
            'center_distance_map', 'average_displacement_error', 'detection_3d_metrics', 'box_iou', 'box_ap',
            'detection_2d_metrics', 'segmentation_confusion', 'per_class_iou', 'segmentation_miou', 'depth_mae',
-           'occupancy_ious', 'occupancy_iou', 'patch_labels', 'dense_features', 'dense_patch_probe']
+           'occupancy_ious', 'occupancy_iou', 'patch_labels', 'dense_features', 'dense_patch_probe', 'propagate_labels',
+           'label_propagation']
 
 # %% ../nbs/06_eval.ipynb #fca334cc
 @torch.no_grad()
@@ -400,3 +401,34 @@ def dense_patch_probe(encoder: nn.Module, train_scenes, test_scenes, size: int, 
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)).fit(xtr.numpy().astype(np.float64), ytr.numpy())
     pred = torch.as_tensor(clf.predict(xte.numpy().astype(np.float64)))
     return dict(dense_acc=(pred == yte).double().mean().item(), dense_miou=segmentation_miou(pred, yte, n_classes))
+
+# %% ../nbs/06_eval.ipynb #88dc0c4e
+def propagate_labels(feats: Tensor, first: Tensor, n_classes: int, k: int = 5, context: int = 7, temperature: float = 0.1) -> Tensor:
+    "Soft labels (T, N, C) of patch features feats (T, N, D): frame 0 is `first` (N,) one-hot; each later patch soft-votes its k nearest memory patches."
+    if feats.ndim != 3 or first.shape != feats.shape[1:2]:
+        raise ValueError(f"expected patch features (T, N, D) and first-frame labels (N,), got {tuple(feats.shape)} and {tuple(first.shape)}")
+    f = torch.nn.functional.normalize(feats.float(), dim=-1)
+    probs = [torch.nn.functional.one_hot(first.long(), n_classes).float()]
+    for t in range(1, len(f)):
+        mem = [0, *range(max(1, t - context), t)]
+        sim, idx = (f[t] @ f[mem].flatten(0, 1).T).topk(min(k, len(mem) * f.shape[1]), dim=-1)        # (N, k)
+        probs.append(((sim / temperature).softmax(-1)[..., None] * torch.cat([probs[j] for j in mem])[idx]).sum(1))
+    return torch.stack(probs)
+
+@torch.no_grad()
+def label_propagation(encoder: nn.Module, videos, size: int, patch: int, n_classes: int = len(SEG_CLASSES), k: int = 5,
+                      context: int = 7, temperature: float = 0.1, device='cpu') -> dict:
+    "Frame 0's patch labels propagated through each video {'rgb': (T, 3, S, S), 'seg': (T, S, S)} on frozen patch tokens: dict(prop_j, prop_acc)."
+    was_training, view, js, accs = encoder.training, probe_view(size), [], []
+    encoder.eval()
+    for i in range(len(videos)):
+        v = videos[i]
+        y = torch.stack([patch_labels(s, patch, n_classes) for s in v['seg']])                          # (T, N)
+        feats = encoder(torch.stack([view(x) for x in v['rgb']]).to(device))[:, 1:].cpu()              # (T, N, D)
+        if feats.shape[:2] != y.shape:
+            raise ValueError(f"encoder gives {feats.shape[1]} patch tokens per frame but the label maps have {y.shape[1]} patches of {patch} px")
+        pred = propagate_labels(feats, y[0], n_classes, k, context, temperature).argmax(-1)
+        js += [segmentation_miou(pred[t], y[t], n_classes) for t in range(1, len(y))]
+        accs.append((pred[1:] == y[1:]).double().mean().item())
+    encoder.train(was_training)
+    return dict(prop_j=float(np.mean(js)), prop_acc=float(np.mean(accs)))

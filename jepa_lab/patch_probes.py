@@ -441,16 +441,20 @@ def _better(probe, new: float, old: float | None) -> bool:
 
 def fit_patch_probes(feature_fn, train_ds, val_ds, probes=('det3d', 'seg', 'depth', 'occupancy'), steps: int = 1000, lr: float = 1e-3,
                      batch_size: int = 64, val_every: int = 100, device='cpu', views: MultiModalViews | None = None, test_ds=None,
-                     weight_decay: float = 0.01, seed: int = 0, probe_args: dict | None = None, history: list | None = None) -> dict[str, float]:
+                     weight_decay: float = 0.01, seed: int = 0, probe_args: dict | None = None, history: list | None = None,
+                     cache: bool = False) -> dict[str, float]:
     """Seed 000 §3 frozen-probe stage: train patch probes on `feature_fn(batch) -> (B, D, h, w)` of clean views with AdamW,
     validate every `val_every` steps, keep each probe's best validation state, and return its metrics on `test_ds` (or `val_ds`).
 
     `probes`: names in PATCH_PROBES (built for the feature width, with `probe_args[name]` as keyword arguments) or a dict
-    name -> probe module, trained in place. Validation records (step, last losses, metrics) are appended to `history`."""
+    name -> probe module, trained in place. Validation records (step, last losses, metrics) are appended to `history`.
+    `cache`: render each split's clean views once and keep them in memory (the same batches bit for bit, without re-rendering
+    every epoch; for datasets that fit in memory)."""
     device = resolve_device(device) if isinstance(device, str) else device
     views = views or MultiModalViews(probe_size=min(train_ds[0]['rgb'].shape[-2:]))
     g = torch.Generator().manual_seed(seed)
-    loader = lambda ds, shuffle: DataLoader(CleanViews(ds, views), batch_size, shuffle=shuffle, collate_fn=collate_scenes,
+    clean = lambda ds: (lambda c: [c[i] for i in range(len(c))] if cache else c)(CleanViews(ds, views))
+    loader = lambda ds, shuffle: DataLoader(clean(ds), batch_size, shuffle=shuffle, collate_fn=collate_scenes,
                                             generator=g if shuffle else None, drop_last=shuffle and len(ds) > batch_size)
     train, val = loader(train_ds, True), loader(val_ds, False)
     batches = (b for _ in iter(int, 1) for b in train)                     # endless epochs

@@ -6,8 +6,8 @@ Docs: https://jepa-lab.github.io/jepa_lab/scenes.html.md"""
 
 # %% auto #0
 __all__ = ['SEG_CLASSES', 'OBJECT_CLASSES', 'BASE_SIZES', 'intrinsics', 'pixel_rays', 'rot_y', 'ray_box_hits', 'box_corners',
-           'project', 'boxes_2d', 'footprint_mask', 'render_scene', 'DrivingScenes', 'collate_scenes', 'lidar_depth',
-           'write_frame', 'read_frame', 'SceneFrames', 'FlirPairs']
+           'project', 'boxes_2d', 'footprint_mask', 'render_scene', 'DrivingScenes', 'collate_scenes', 'PanningVideos',
+           'lidar_depth', 'write_frame', 'read_frame', 'SceneFrames', 'FlirPairs']
 
 # %% ../nbs/13_scenes.ipynb #92f4d82a
 import json
@@ -203,6 +203,23 @@ def collate_scenes(items):
     return out
 
 DATASETS['driving_scenes'] = DrivingScenes   # make_dataset('driving_scenes', split=..., **kwargs)
+
+# %% ../nbs/13_scenes.ipynb #93b4a58e
+class PanningVideos(Dataset):
+    "Videos of a camera panning across a wide `DrivingScenes` scene: item `i` is dict(rgb uint8 (T, 3, S, S), seg (T, S, S))."
+    def __init__(self, split='test', n=20, frames=6, size=32, stride=4, seed=0, **scene_args):
+        if frames < 2 or stride < 1: raise ValueError(f"a video needs frames >= 2 and stride >= 1, got frames={frames}, stride={stride}")
+        self.frames, self.size, self.stride = frames, size, stride
+        self.scenes = DrivingScenes(split, n=n, seed=seed, size=(size, size + stride * (frames - 1)), **scene_args)
+
+    def __len__(self): return len(self.scenes)
+
+    def __getitem__(self, i):
+        s, S = self.scenes[i], self.size
+        cut = lambda x: torch.stack([x[..., t * self.stride:t * self.stride + S] for t in range(self.frames)])
+        return dict(rgb=cut(s['rgb']), seg=cut(s['seg']))
+
+    def __repr__(self): return f"PanningVideos({len(self)} videos of {self.frames} frames {self.size}x{self.size}, {self.stride} px per frame)"
 
 # %% ../nbs/13_scenes.ipynb #d8b9eaf2
 def lidar_depth(points, K, height, width, max_range=80.0):

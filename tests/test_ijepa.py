@@ -52,12 +52,13 @@ def test_experiment_notebook_writes_its_table(tmp_path):
     variants = "{'I-JEPA': ['ijepa', {}], 'DMT-JEPA': ['dmt_jepa', {}], 'LAT off': ['dmt_jepa', {'lat': False}]}"
     r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'ijepa_dmt.ipynb'), '-p', 'steps', '3', '-p', 'batch_size', '16',
                  '-p', 'dataset_args', "{'size': 32, 'n': 64}", '-p', 'n_train_eval', '64', '-p', 'n_test_eval', '32',
-                 '-p', 'n_dense_train', '6', '-p', 'n_dense_test', '4', '-p', 'knn_k', '5', '-p', 'threads', '1',
+                 '-p', 'n_dense_train', '6', '-p', 'n_dense_test', '4', '-p', 'n_videos', '2', '-p', 'video_frames', '3',
+                 '-p', 'knn_k', '5', '-p', 'threads', '1',
                  '-p', 'variants', variants, '--out', str(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     table = json.loads((tmp_path / 'results.json').read_text())
     assert [row['variant'] for row in table] == ['I-JEPA', 'DMT-JEPA', 'LAT off', 'random init']
-    assert all(0 <= row[k] <= 1 for row in table for k in ('linear_acc', 'knn_acc', 'dense_acc', 'dense_miou'))
+    assert all(0 <= row[k] <= 1 for row in table for k in ('linear_acc', 'knn_acc', 'dense_acc', 'dense_miou', 'prop_j'))
     assert all(row['final_loss'] > 0 for row in table[:3])
     assert (tmp_path / 'results.md').read_text().splitlines()[3].startswith('| DMT-JEPA |')
     assert (tmp_path / 'figures' / 'ijepa_dmt_losses.png').exists() and (tmp_path / 'DMT-JEPA' / 'checkpoints' / 'last.pt').exists()
