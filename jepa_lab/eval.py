@@ -419,16 +419,13 @@ def propagate_labels(feats: Tensor, first: Tensor, n_classes: int, k: int = 5, c
 def label_propagation(encoder: nn.Module, videos, size: int, patch: int, n_classes: int = len(SEG_CLASSES), k: int = 5,
                       context: int = 7, temperature: float = 0.1, device='cpu') -> dict:
     "Frame 0's patch labels propagated through each video {'rgb': (T, 3, S, S), 'seg': (T, S, S)} on frozen patch tokens: dict(prop_j, prop_acc)."
-    was_training, view, js, accs = encoder.training, probe_view(size), [], []
-    encoder.eval()
+    js, accs = [], []
     for i in range(len(videos)):
         v = videos[i]
-        y = torch.stack([patch_labels(s, patch, n_classes) for s in v['seg']])                          # (T, N)
-        feats = encoder(torch.stack([view(x) for x in v['rgb']]).to(device))[:, 1:].cpu()              # (T, N, D)
-        if feats.shape[:2] != y.shape:
-            raise ValueError(f"encoder gives {feats.shape[1]} patch tokens per frame but the label maps have {y.shape[1]} patches of {patch} px")
+        T = len(v['rgb'])
+        feats, y = dense_features(encoder, [dict(rgb=r, seg=s) for r, s in zip(v['rgb'], v['seg'])], size, patch, n_classes, device=device)
+        feats, y = feats.view(T, -1, feats.shape[-1]), y.view(T, -1)                                     # (T, N, D), (T, N)
         pred = propagate_labels(feats, y[0], n_classes, k, context, temperature).argmax(-1)
-        js += [segmentation_miou(pred[t], y[t], n_classes) for t in range(1, len(y))]
+        js += [segmentation_miou(pred[t], y[t], n_classes) for t in range(1, T)]
         accs.append((pred[1:] == y[1:]).double().mean().item())
-    encoder.train(was_training)
     return dict(prop_j=float(np.mean(js)), prop_acc=float(np.mean(accs)))

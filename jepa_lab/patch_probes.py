@@ -453,7 +453,9 @@ def fit_patch_probes(feature_fn, train_ds, val_ds, probes=('det3d', 'seg', 'dept
     device = resolve_device(device) if isinstance(device, str) else device
     views = views or MultiModalViews(probe_size=min(train_ds[0]['rgb'].shape[-2:]))
     g = torch.Generator().manual_seed(seed)
-    clean = lambda ds: (lambda c: [c[i] for i in range(len(c))] if cache else c)(CleanViews(ds, views))
+    def clean(ds):
+        c = CleanViews(ds, views)
+        return [c[i] for i in range(len(c))] if cache else c
     loader = lambda ds, shuffle: DataLoader(clean(ds), batch_size, shuffle=shuffle, collate_fn=collate_scenes,
                                             generator=g if shuffle else None, drop_last=shuffle and len(ds) > batch_size)
     train, val = loader(train_ds, True), loader(val_ds, False)
