@@ -21,12 +21,12 @@ from .scenes import OBJECT_CLASSES, SEG_CLASSES, collate_scenes
 from .train import resolve_device
 
 # %% auto #0
-__all__ = ['REG_3D', 'REG_2D', 'PATCH_PROBES', 'tokens_to_map', 'as_feature_map', 'encoder_feature_fn', 'gaussian_radius',
-           'splat_gaussian', 'centernet_3d_targets', 'centernet_2d_targets', 'centernet_focal_loss', 'masked_l1',
-           'heatmap_peaks', 'decode_centernet_3d', 'decode_centernet_2d', 'detection_3d_truth', 'detection_2d_truth',
-           'CenterNetTrunk', 'CenterNet3DProbe', 'CenterNet2DProbe', 'SemanticSegProbe', 'masked_depth_l1',
-           'DepthMapProbe', 'occupancy_loss', 'OccupancyProbe', 'build_patch_probe', 'CleanViews',
-           'evaluate_patch_probes', 'fit_patch_probes']
+__all__ = ['REG_3D', 'REG_2D', 'PATCH_PROBES', 'tokens_to_map', 'as_feature_map', 'FeatureNorm', 'PatchProbe',
+           'encoder_feature_fn', 'gaussian_radius', 'splat_gaussian', 'centernet_3d_targets', 'centernet_2d_targets',
+           'centernet_focal_loss', 'masked_l1', 'heatmap_peaks', 'decode_centernet_3d', 'decode_centernet_2d',
+           'detection_3d_truth', 'detection_2d_truth', 'CenterNetTrunk', 'CenterNet3DProbe', 'CenterNet2DProbe',
+           'SemanticSegProbe', 'masked_depth_l1', 'DepthMapProbe', 'occupancy_loss', 'OccupancyProbe',
+           'build_patch_probe', 'CleanViews', 'evaluate_patch_probes', 'fit_patch_probes']
 
 # %% ../nbs/16_patch_probes.ipynb #68e757b5
 def tokens_to_map(tokens: Tensor, grid, cls: bool = True) -> Tensor:
@@ -46,6 +46,39 @@ def as_feature_map(x: Tensor, dim: int, grid=None) -> Tensor:
     if x.ndim != 4 or x.shape[1] != dim:
         raise ValueError(f"expected a feature map (B, {dim}, h, w) or tokens (B, N, {dim}), got {tuple(x.shape)}")
     return x
+
+
+class FeatureNorm(nn.Module):
+    "A fixed per-channel standardization (x - mean) / std of feature maps (B, D, h, w): the identity until `fit` sets its buffers."
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer('mean', torch.zeros(dim))
+        self.register_buffer('std', torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor: return (x - self.mean[:, None, None]) / self.std[:, None, None]
+
+    @torch.no_grad()
+    def fit(self, maps) -> FeatureNorm:
+        "Each channel's mean and std over every batch and position of `maps` (an iterable of (B, D, h, w)), accumulated in float64."
+        n, s, ss = 0, 0.0, 0.0
+        for f in maps:
+            f = f.double()
+            n, s, ss = n + f.numel() // f.shape[1], s + f.sum((0, 2, 3)), ss + f.square().sum((0, 2, 3))
+        if n == 0: raise ValueError("FeatureNorm.fit got no feature maps")
+        mean = s / n
+        self.mean.copy_(mean)
+        self.std.copy_((ss / n - mean.square()).clamp(min=0).add(self.eps).sqrt())
+        return self
+
+
+class PatchProbe(nn.Module):
+    "Base of the patch probes: inputs (B, dim, h, w) or tokens (B, h·w, dim) with `grid` pass `as_feature_map`, then the fixed `norm`."
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim, self.norm = dim, FeatureNorm(dim)
+
+    def inputs(self, x: Tensor, grid=None) -> Tensor: return self.norm(as_feature_map(x, self.dim, grid))
 
 
 def encoder_feature_fn(encoder: nn.Module, companion: str | None = None):
@@ -241,16 +274,15 @@ class CenterNetTrunk(nn.Sequential):
                          nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True))
 
 
-class _CenterNetProbe(nn.Module):
-    n_reg = 0
+class _CenterNetProbe(PatchProbe):
     def __init__(self, dim: int, classes, hidden: int = 256, k: int = 50, heat_prior: float = 0.1):
-        super().__init__()
-        self.dim, self.classes, self.n_classes, self.k = dim, tuple(classes), len(classes), k
+        super().__init__(dim)
+        self.classes, self.n_classes, self.k = tuple(classes), len(classes), k
         self.trunk = CenterNetTrunk(dim, hidden)
         self.heatmap = nn.Conv2d(hidden, self.n_classes, 1)
         nn.init.constant_(self.heatmap.bias, math.log(heat_prior / (1 - heat_prior)))   # CenterNet's -2.19 prior
 
-    def features(self, x, grid=None): return self.trunk(as_feature_map(x, self.dim, grid))
+    def features(self, x, grid=None): return self.trunk(self.inputs(x, grid))
 
     def loss(self, out: dict, batch: dict) -> Tensor:
         "Focal heatmap loss + L1 regression at the object cells."
@@ -298,14 +330,14 @@ def _resize(x: Tensor, size) -> Tensor:
     return x if tuple(x.shape[-2:]) == tuple(size) else F.interpolate(x, size=tuple(size), mode='bilinear', align_corners=False)
 
 
-class SemanticSegProbe(nn.Module):
+class SemanticSegProbe(PatchProbe):
     "Seed 000 §3 strictly linear segmentation probe: 1x1 Conv(D, C·r²), PixelShuffle(r), bilinear to `out_size`: (B, D, h, w) -> (B, C, H, W)."
     def __init__(self, dim: int, n_classes: int = len(SEG_CLASSES), out_size=(224, 224), r: int = 4, ignore_index: int = -100):
-        super().__init__()
-        self.dim, self.n_classes, self.out_size, self.ignore_index = dim, n_classes, tuple(out_size), ignore_index
+        super().__init__(dim)
+        self.n_classes, self.out_size, self.ignore_index = n_classes, tuple(out_size), ignore_index
         self.proj, self.shuffle = nn.Conv2d(dim, n_classes * r * r, 1), nn.PixelShuffle(r)
 
-    def forward(self, x: Tensor, grid=None) -> Tensor: return _resize(self.shuffle(self.proj(as_feature_map(x, self.dim, grid))), self.out_size)
+    def forward(self, x: Tensor, grid=None) -> Tensor: return _resize(self.shuffle(self.proj(self.inputs(x, grid))), self.out_size)
 
     def loss(self, out, batch) -> Tensor:
         seg = batch['seg'].to(out.device)
@@ -325,17 +357,17 @@ def masked_depth_l1(pred: Tensor, target: Tensor) -> Tensor:
     return ((pred - target).abs() * valid).sum() / valid.sum().clamp(min=1)
 
 
-class DepthMapProbe(nn.Module):
+class DepthMapProbe(PatchProbe):
     "Seed 000 §3 dense depth probe: 1x1 Conv(D, 16r²), PixelShuffle(4), 3x3 refinement + ReLU, 1x1 head -> depth (B, 1, H, W) in metres."
     def __init__(self, dim: int, out_size=(224, 224), r: int = 4, width: int = 16, depth_init: float = 20.0):
-        super().__init__()
-        self.dim, self.out_size = dim, tuple(out_size)
+        super().__init__(dim)
+        self.out_size = tuple(out_size)
         self.proj, self.shuffle = nn.Conv2d(dim, width * r * r, 1), nn.PixelShuffle(r)
         self.refine, self.head = nn.Conv2d(width, width, 3, padding=1), nn.Conv2d(width, 1, 1)
         nn.init.constant_(self.head.bias, math.log(depth_init))
 
     def forward(self, x: Tensor, grid=None) -> Tensor:
-        f = F.relu(self.refine(self.shuffle(self.proj(as_feature_map(x, self.dim, grid)))))
+        f = F.relu(self.refine(self.shuffle(self.proj(self.inputs(x, grid)))))
         return _resize(self.head(f), self.out_size).exp()            # log-depth head: positive depths, metre-scale init
 
     def loss(self, out, batch) -> Tensor:
@@ -361,11 +393,11 @@ def occupancy_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, dice_weig
     return focal + dice_weight * dice + consistency_weight * consistency, parts
 
 
-class OccupancyProbe(nn.Module):
+class OccupancyProbe(PatchProbe):
     "Seed 000 §3 occupancy probe: (1x1 projection + GELU) + 1x1 skip, PixelShuffle(2), 2x [3x3 Conv, GroupNorm, GELU], 1x1 head -> (B, K, gz, gx)."
     def __init__(self, dim: int, out_size=(32, 32), out_channels: int = 1, hidden: int = 64, groups: int = 8):
-        super().__init__()
-        self.dim, self.out_size = dim, tuple(out_size)
+        super().__init__(dim)
+        self.out_size = tuple(out_size)
         self.proj, self.skip = nn.Conv2d(dim, 4 * hidden, 1), nn.Conv2d(dim, 4 * hidden, 1)
         self.shuffle = nn.PixelShuffle(2)
         self.blocks = nn.Sequential(*[nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1), nn.GroupNorm(groups, hidden), nn.GELU())
@@ -373,7 +405,7 @@ class OccupancyProbe(nn.Module):
         self.head = nn.Conv2d(hidden, out_channels, 1)
 
     def forward(self, x: Tensor, grid=None) -> Tensor:
-        x = as_feature_map(x, self.dim, grid)
+        x = self.inputs(x, grid)
         return _resize(self.head(self.blocks(self.shuffle(F.gelu(self.proj(x)) + self.skip(x)))), self.out_size)
 
     def target(self, batch) -> Tensor:
@@ -442,23 +474,25 @@ def _better(probe, new: float, old: float | None) -> bool:
 def fit_patch_probes(feature_fn, train_ds, val_ds, probes=('det3d', 'seg', 'depth', 'occupancy'), steps: int = 1000, lr: float = 1e-3,
                      batch_size: int = 64, val_every: int = 100, device='cpu', views: MultiModalViews | None = None, test_ds=None,
                      weight_decay: float = 0.01, seed: int = 0, probe_args: dict | None = None, history: list | None = None,
-                     cache: bool = False) -> dict[str, float]:
+                     cache: bool = False, normalize: bool = True) -> dict[str, float]:
     """Seed 000 §3 frozen-probe stage: train patch probes on `feature_fn(batch) -> (B, D, h, w)` of clean views with AdamW,
     validate every `val_every` steps, keep each probe's best validation state, and return its metrics on `test_ds` (or `val_ds`).
 
     `probes`: names in PATCH_PROBES (built for the feature width, with `probe_args[name]` as keyword arguments) or a dict
     name -> probe module, trained in place. Validation records (step, last losses, metrics) are appended to `history`.
     `cache`: render each split's clean views once and keep them in memory (the same batches bit for bit, without re-rendering
-    every epoch; for datasets that fit in memory)."""
+    every epoch; for datasets that fit in memory). `normalize`: fit every probe's `FeatureNorm` to the training split's features
+    first (each channel's mean and std over all scenes and positions), so all representations reach the probes standardized."""
     device = resolve_device(device) if isinstance(device, str) else device
     views = views or MultiModalViews(probe_size=min(train_ds[0]['rgb'].shape[-2:]))
     g = torch.Generator().manual_seed(seed)
     def clean(ds):
         c = CleanViews(ds, views)
         return [c[i] for i in range(len(c))] if cache else c
-    loader = lambda ds, shuffle: DataLoader(clean(ds), batch_size, shuffle=shuffle, collate_fn=collate_scenes,
-                                            generator=g if shuffle else None, drop_last=shuffle and len(ds) > batch_size)
-    train, val = loader(train_ds, True), loader(val_ds, False)
+    loader = lambda items, shuffle: DataLoader(items, batch_size, shuffle=shuffle, collate_fn=collate_scenes,
+                                               generator=g if shuffle else None, drop_last=shuffle and len(items) > batch_size)
+    train_views = clean(train_ds)
+    train, val = loader(train_views, True), loader(clean(val_ds), False)
     batches = (b for _ in iter(int, 1) for b in train)                     # endless epochs
     first = _to(next(batches), device)
     if not isinstance(probes, dict):
@@ -467,6 +501,10 @@ def fit_patch_probes(feature_fn, train_ds, val_ds, probes=('det3d', 'seg', 'dept
         probes = {n: build_patch_probe(n, dim, first, getattr(train_ds, 'classes', OBJECT_CLASSES),
                                        getattr(train_ds, 'seg_classes', SEG_CLASSES), **(probe_args or {}).get(n, {})) for n in probes}
     probes = {n: p.to(device).train() for n, p in probes.items()}
+    if normalize:
+        norm = FeatureNorm(_features(feature_fn, first).shape[1]).to(device)
+        norm.fit(_features(feature_fn, _to(b, device)) for b in loader(train_views, False))
+        for p in probes.values(): p.norm.load_state_dict(norm.state_dict())
     opt = torch.optim.AdamW([q for p in probes.values() for q in p.parameters()], lr=lr, weight_decay=weight_decay)
     best = {n: (None, None, copy.deepcopy(p.state_dict())) for n, p in probes.items()}     # (value, step, state)
     for step in range(1, steps + 1):
@@ -483,5 +521,5 @@ def fit_patch_probes(feature_fn, train_ds, val_ds, probes=('det3d', 'seg', 'dept
                 v = m[f'{n}/{p.primary[0]}']
                 if _better(p, v, best[n][0]): best[n] = (v, step, copy.deepcopy(p.state_dict()))
     for n, p in probes.items(): p.load_state_dict(best[n][2])
-    out = evaluate_patch_probes(probes, feature_fn, val if test_ds is None else loader(test_ds, False), device)
+    out = evaluate_patch_probes(probes, feature_fn, val if test_ds is None else loader(clean(test_ds), False), device)
     return {**out, **{f'{n}/best_step': best[n][1] for n in probes}}

@@ -202,7 +202,7 @@ def _set_rng_state(s: dict, device):
     random.setstate((3, tuple(s['python']), None))
     if device.type == 'cuda' and s['cuda'].numel(): torch.cuda.set_rng_state(s['cuda'], device)
 
-_RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'device')  # may change across a resume
+_RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'device', 'out_dir')  # may change across a resume
 
 def _truncate_metrics(path: Path, step: int):
     if path.exists():
@@ -236,7 +236,7 @@ def train(cfg: RunConfig, method: Method | None = None) -> dict:
     start = 0
     if cfg.resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path, map_location=device)
-        if ck['config'] != _as_dict(cfg, ignore=_RESUMABLE):
+        if {k: v for k, v in ck['config'].items() if k not in _RESUMABLE} != _as_dict(cfg, ignore=_RESUMABLE):   # older checkpoints may keep more fields
             raise ValueError(f"{ckpt_path} was written by a run with a different config; use another out_dir or resume=False")
         method.load_state_dict(ck['method']); probes.load_state_dict(ck['probes'])
         opt.load_state_dict(ck['opt'])

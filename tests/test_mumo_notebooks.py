@@ -28,6 +28,12 @@ def test_mumo_table_has_a_row_per_method_with_finite_metrics(tmp_path):
     md = (tmp_path / 'results.md').read_text()
     assert all(f'| {m} |' in md for m in methods) and '| Method | GFLOPs/step |' in md
     assert (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').exists() and (tmp_path / 'rgb_lejepa_frozen' / 'patch_probes.pt').exists()
+    ckpt = (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').read_bytes()
+    r = jepa_lab('run', str(TABLE), *TINY, '-p', 'methods', "['lemumo']", '-p', 'resume', 'True', '--out', str(tmp_path))   # probe the same encoder again
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = json.loads((tmp_path / 'results.json').read_text())['main'][0]
+    assert (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').read_bytes() == ckpt                  # not retrained
+    assert all(again[k] == res['main'][0][k] for k in MAIN_KEYS) and again['ssl_s'] == res['main'][0]['ssl_s']
 
 def test_mumo_table_names_an_unknown_row(tmp_path):
     r = jepa_lab('run', str(TABLE), *TINY, '-p', 'methods', "['lemumo', 'byol']", '--out', str(tmp_path))
