@@ -502,7 +502,7 @@ def fit_patch_probes(feature_fn, train_ds, val_ds, probes=('det3d', 'seg', 'dept
                                        getattr(train_ds, 'seg_classes', SEG_CLASSES), **(probe_args or {}).get(n, {})) for n in probes}
     probes = {n: p.to(device).train() for n, p in probes.items()}
     if normalize:
-        norm = FeatureNorm(_features(feature_fn, first).shape[1]).to(device)
+        norm = FeatureNorm(next(iter(probes.values())).dim).to(device)
         norm.fit(_features(feature_fn, _to(b, device)) for b in loader(train_views, False))
         for p in probes.values(): p.norm.load_state_dict(norm.state_dict())
     opt = torch.optim.AdamW([q for p in probes.values() for q in p.parameters()], lr=lr, weight_decay=weight_decay)
