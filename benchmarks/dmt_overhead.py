@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, so jepa_lab imports without installation
 
 import torch
-from jepa_lab.ijepa import IJEPA, IJEPAConfig, DMTJEPA, DMTJEPAConfig
+from jepa_lab.methods import IJEPA, IJEPAConfig, DMTJEPA, DMTJEPAConfig
 
 METHODS = ('ijepa', 'dmt_jepa')
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jepa_lab.av_data import MIN_PEAK, read_clip, write_clip
+from jepa_lab.data import MIN_PEAK, read_clip, write_clip
 
 REASONS = ('missing', 'unreadable', 'short', 'silent')
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jepa_lab.scenes import OBJECT_CLASSES, FlirPairs, box_corners, boxes_2d, lidar_depth, write_frame
+from jepa_lab.data import OBJECT_CLASSES, FlirPairs, box_corners, boxes_2d, lidar_depth, write_frame
 
 WAYMO_TYPES = {1: 'car', 2: 'pedestrian', 4: 'cyclist'}          # label.Type: VEHICLE, PEDESTRIAN, (SIGN), CYCLIST
 NUSCENES_TYPES = {'vehicle.car': 'car', 'human.pedestrian': 'pedestrian', 'vehicle.bicycle': 'cyclist'}

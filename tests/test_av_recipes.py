@@ -7,7 +7,7 @@ import torch
 from conftest import ROOT
 
 pytest.importorskip('av')
-from jepa_lab.av_data import AVClipCSV, AVClipFolder, read_clip, write_clip
+from jepa_lab.data import AVClipCSV, AVClipFolder, read_clip, write_clip
 
 
 def _load_recipe():

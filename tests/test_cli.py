@@ -29,6 +29,7 @@ def test_unknown_parameter_is_named(tmp_path):
 def test_failing_cell_is_named(tmp_path):
     r = jepa_lab('run', str(PRETRAIN), '-p', 'method', 'byol', '--out', str(tmp_path))
     assert r.returncode == 1 and "failed in cell" in r.stderr and "unknown method 'byol'" in r.stderr and "RunConfig(" in r.stderr
+    assert (tmp_path / 'pretrain.ipynb').exists() and not (tmp_path / 'report.html').exists()     # a report only of a finished run
 
 def test_missing_notebook_and_no_parameters(tmp_path):
     r = jepa_lab('run', str(tmp_path / 'nope.ipynb'), '--out', str(tmp_path))
@@ -38,6 +39,21 @@ def test_missing_notebook_and_no_parameters(tmp_path):
     nbformat.write(nb, tmp_path / 'plain.ipynb')
     r = jepa_lab('run', str(tmp_path / 'plain.ipynb'), '-p', 'x', '2', '--out', str(tmp_path))
     assert r.returncode == 1 and "no cell tagged 'parameters'" in r.stderr
+
+def test_run_writes_a_self_contained_report(tmp_path):
+    "report.html beside the executed notebook carries the printed output and the drawn figure itself, and loads nothing when opened."
+    import nbformat
+    from jepa_lab.report import external_resources
+    cells = [nbformat.v4.new_code_cell('n = 3', metadata={'tags': ['parameters']}),
+             nbformat.v4.new_code_cell("print(f'squares: {[i * i for i in range(n)]}')"),
+             nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\nax.plot(range(n));")]
+    kernel = {'kernelspec': {'name': 'python3', 'display_name': 'python3', 'language': 'python'}}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), tmp_path / 'tiny.ipynb')
+    r = jepa_lab('run', str(tmp_path / 'tiny.ipynb'), '-p', 'n', '4', '--out', str(tmp_path / 'out'))
+    assert r.returncode == 0, r.stderr[-3000:]
+    html = (tmp_path / 'out' / 'report.html').read_text()
+    assert 'squares: [0, 1, 4, 9]' in html and html.count('src="data:image/png;base64,') == 1
+    assert external_resources(html) == []
 
 def test_missing_value_is_an_argparse_error(tmp_path):
     r = jepa_lab('run', str(PRETRAIN), '-p', 'lam', '--out', str(tmp_path))

@@ -4,7 +4,6 @@ import pytest
 import torch
 from conftest import ROOT, timeless
 
-import jepa_lab.ijepa  # registers 'ijepa' and 'dmt_jepa'
 from jepa_lab.train import RunConfig, train, read_metrics
 from jepa_lab.eval import load_method
 

@@ -2,9 +2,8 @@
 import json
 import pytest
 import torch
-import jepa_lab.mumo  # noqa: F401  (registers the Le MuMo methods)
 from jepa_lab.methods import METHODS
-from jepa_lab.mumo import MUMO_METHODS
+from jepa_lab.methods import MUMO_METHODS
 from jepa_lab.train import RunConfig, train, build_method, load_checkpoint
 
 TINY = dict(encoder='vit_nano', patch_size=8, global_size=32, local_size=16, n_local=2, probe_size=32, proj_hidden=32, n_slices=32)

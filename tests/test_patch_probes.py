@@ -6,10 +6,10 @@ import math
 import torch
 from torch.utils.data import DataLoader
 
-from jepa_lab.mm_views import MultiModalViews
+from jepa_lab.views import MultiModalViews
 from jepa_lab.models import create_fusion_encoder
-from jepa_lab.patch_probes import CleanViews, SemanticSegProbe, encoder_feature_fn, evaluate_patch_probes, fit_patch_probes
-from jepa_lab.scenes import DrivingScenes, collate_scenes
+from jepa_lab.probes import CleanViews, SemanticSegProbe, encoder_feature_fn, evaluate_patch_probes, fit_patch_probes
+from jepa_lab.data import DrivingScenes, collate_scenes
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 SMALL = dict(det3d=dict(hidden=32), det2d=dict(hidden=32))

@@ -5,8 +5,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from jepa_lab.data import make_dataset
-from jepa_lab.mm_views import MultiModalViews
-from jepa_lab.scenes import DrivingScenes, collate_scenes
+from jepa_lab.views import MultiModalViews
+from jepa_lab.data import DrivingScenes, collate_scenes
 
 
 class _Views(Dataset):
@@ -59,7 +59,7 @@ import importlib.util, json, sys
 import pytest
 from PIL import Image
 from conftest import ROOT
-from jepa_lab.scenes import SceneFrames
+from jepa_lab.data import SceneFrames
 
 
 def _load_recipe():
@@ -130,7 +130,7 @@ def test_sdk_recipes_say_what_to_install():
 
 def test_scenes_and_views_need_no_extras():
     import subprocess
-    code = ("import sys; import jepa_lab.scenes, jepa_lab.mm_views;"
+    code = ("import sys; import jepa_lab.data.scenes, jepa_lab.data.scene_files, jepa_lab.views.multimodal;"
             "bad = [m for m in ('matplotlib', 'papermill', 'nbdev', 'plotly', 'IPython', 'fastcore', 'tensorflow', 'nuscenes') if m in sys.modules];"
             "assert not bad, bad")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd='/')
