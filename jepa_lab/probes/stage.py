@@ -19,7 +19,7 @@ from .centernet import CenterNet2DProbe, CenterNet3DProbe
 from .dense import DepthMapProbe, OccupancyProbe, SemanticSegProbe
 from ..train.loop import resolve_device
 from ..views.multimodal import MultiModalViews
-from ..core import to_device
+from ..core import eval_mode, to_device
 from ..core import shape_of
 
 # %% auto #0
@@ -54,18 +54,16 @@ def _features(feature_fn, batch) -> Tensor:
     return f.float()
 
 
-@torch.no_grad()
 def evaluate_patch_probes(probes: dict, feature_fn, loader, device=None) -> dict[str, float]:
     "Metrics {'<probe>/<metric>': value} of each probe over all batches of `loader` (collated clean views), by the jepa_lab.eval metrics."
     device = device or next(next(iter(probes.values())).parameters()).device
-    preds, truths, was = {n: [] for n in probes}, {n: [] for n in probes}, {n: p.training for n, p in probes.items()}
-    for p in probes.values(): p.eval()
-    for batch in loader:
-        batch = to_device(batch, device)
-        f = _features(feature_fn, batch)
-        for n, p in probes.items():
-            preds[n] += p.predict(p(f), batch); truths[n] += p.truth(batch)
-    for n, p in probes.items(): p.train(was[n])
+    preds, truths = {n: [] for n in probes}, {n: [] for n in probes}
+    with eval_mode(*probes.values()):
+        for batch in loader:
+            batch = to_device(batch, device)
+            f = _features(feature_fn, batch)
+            for n, p in probes.items():
+                preds[n] += p.predict(p(f), batch); truths[n] += p.truth(batch)
     return {f'{n}/{k}': v for n, p in probes.items() for k, v in p.metrics(preds[n], truths[n]).items()}
 
 # %% ../../nbs/probes/03_stage.ipynb #5711e998
