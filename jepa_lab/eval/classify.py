@@ -36,11 +36,12 @@ def average_precision(scores: Tensor, targets: Tensor) -> Tensor:
     return (t * precision.gather(0, end)).sum(0) / torch.where(t.sum(0) > 0, t.sum(0), torch.nan)
 
 # %% ../../nbs/eval/02_classify.ipynb #e8f284ae
-def mean_average_precision(scores: Tensor, targets: Tensor) -> float:
-    "Mean over classes with at least one positive of `average_precision` (macro mAP, as for AudioSet)."
+def mean_average_precision(scores: Tensor, targets: Tensor, no_positive: str = 'exclude') -> float:
+    "Macro mean of `average_precision` (as for AudioSet); classes with no positive left out (default) or counted as 0 (`no_positive='zero'`, as scikit-learn)."
+    if no_positive not in ('exclude', 'zero'): raise ValueError(f"no_positive must be 'exclude' or 'zero', got '{no_positive}'")
     ap = average_precision(scores, targets)
     if ap.isnan().all(): raise ValueError("no class has a positive target: mAP is undefined")
-    return ap.nanmean().item()
+    return (ap.nanmean() if no_positive == 'exclude' else ap.nan_to_num(0.0).mean()).item()
 
 # %% ../../nbs/eval/02_classify.ipynb #c5b3cca9
 def finetune_logits(method, dataset, modality: str = 'av', n_clips: int = 6, batch_size: int = 16, device='cpu') -> tuple[Tensor, Tensor]:

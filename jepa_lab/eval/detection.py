@@ -1,4 +1,4 @@
-"""Centre-distance AP and ADE for 3D detection, AP50 for 2D boxes (seed 000 §3).
+"""Centre-distance AP (nuScenes convention) and ADE for 3D detection, AP50 (COCO convention) for 2D boxes (seed 000 §3).
 
 Docs: https://jepa-lab.github.io/jepa_lab/eval/detection.html.md"""
 
@@ -12,9 +12,9 @@ from torch import Tensor
 from .classify import average_precision
 
 # %% auto #0
-__all__ = ['WAYMO_CLASSES', 'CENTER_THRESHOLDS', 'detection_ap', 'greedy_match', 'plane_distance', 'center_distance_ap',
-           'class_mean_ap', 'center_distance_map', 'average_displacement_error', 'detection_3d_metrics', 'box_iou',
-           'box_ap', 'detection_2d_metrics']
+__all__ = ['WAYMO_CLASSES', 'CENTER_THRESHOLDS', 'AP_CONVENTIONS', 'detection_ap', 'nuscenes_ap', 'coco_ap', 'greedy_match',
+           'plane_distance', 'center_distance_ap', 'class_mean_ap', 'center_distance_map', 'average_displacement_error',
+           'detection_3d_metrics', 'box_iou', 'box_ap', 'detection_2d_metrics']
 
 # %% ../../nbs/eval/03_detection.ipynb #10324181
 WAYMO_CLASSES = ('car', 'pedestrian', 'cyclist')      # seed 000 §3: the Waymo patch-probe class average
@@ -33,9 +33,41 @@ def detection_ap(scores, is_tp, n_gt: int) -> float:
     if n_gt == 0: return float('nan')
     return 0.0 if n_tp == 0 else average_precision(scores[:, None], is_tp[:, None]).item() * n_tp / n_gt
 
+def _pr_curve(scores, is_tp, n_gt: int):
+    "Precision and recall (M,) after each detection ranked by descending score (ties in input order); None if n_gt=0 or no TP."
+    scores, is_tp = _numpy(scores, np.float64), _numpy(is_tp, np.float64)
+    if scores.ndim != 1 or scores.shape != is_tp.shape:
+        raise ValueError(f"expected scores and is_tp of the same shape (M,), got {scores.shape} and {is_tp.shape}")
+    if is_tp.sum() > n_gt: raise ValueError(f"{int(is_tp.sum())} true positives exceed the {n_gt} ground-truth objects")
+    tp = np.cumsum(is_tp[np.argsort(-scores, kind='stable')])
+    return (None, None) if n_gt == 0 or not tp.size or tp[-1] == 0 else (tp / np.arange(1, len(tp) + 1), tp / n_gt)
+
+def nuscenes_ap(scores, is_tp, n_gt: int, min_recall: float = 0.1, min_precision: float = 0.1) -> float:
+    "nuScenes AP: precision interpolated at 101 recall points, mean over those above `min_recall` of its excess over `min_precision`, rescaled."
+    if not (0 <= min_precision < 1 and 0 <= min_recall <= 1): raise ValueError(f"need 0 <= min_precision < 1 and 0 <= min_recall <= 1, got {min_precision}, {min_recall}")
+    precision, recall = _pr_curve(scores, is_tp, n_gt)
+    if n_gt == 0: return float('nan')
+    if precision is None: return 0.0
+    p = np.interp(np.linspace(0, 1, 101), recall, precision, right=0)[round(100 * min_recall) + 1:]
+    return float(np.clip(p - min_precision, 0, None).mean() / (1 - min_precision))
+
+def coco_ap(scores, is_tp, n_gt: int) -> float:
+    "COCO AP: the monotone precision envelope read at 101 recall points (first detection reaching each), averaged."
+    precision, recall = _pr_curve(scores, is_tp, n_gt)
+    if n_gt == 0: return float('nan')
+    if precision is None: return 0.0
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    i = np.searchsorted(recall, np.linspace(0, 1, 101), side='left')
+    return float(np.where(i < len(envelope), envelope[np.minimum(i, len(envelope) - 1)], 0.0).mean())
+
+AP_CONVENTIONS = {'nuscenes': nuscenes_ap, 'coco': coco_ap, 'stepwise': detection_ap}
+
+def _check_convention(convention: str, allowed) -> None:
+    if convention not in allowed: raise ValueError(f"convention must be one of {tuple(allowed)}, got '{convention}'")
+
 # %% ../../nbs/eval/03_detection.ipynb #5454cd82
-def greedy_match(scores, cost, max_cost: float) -> np.ndarray:
-    "Index (P,) of the ground truth each prediction matches, -1 for none: by descending score, the cheapest unmatched one within `max_cost`."
+def greedy_match(scores, cost, max_cost: float, strict: bool = False) -> np.ndarray:
+    "Index (P,) of the ground truth each prediction matches, -1 for none: by descending score, the cheapest unmatched one within `max_cost` (below it if `strict`)."
     scores, cost = _numpy(scores, np.float64), _numpy(cost, np.float64)
     if cost.ndim != 2 or scores.shape != cost.shape[:1]:
         raise ValueError(f"expected scores (P,) and cost (P, G), got {scores.shape} and {cost.shape}")
@@ -44,7 +76,7 @@ def greedy_match(scores, cost, max_cost: float) -> np.ndarray:
         if not free.any(): break
         c = np.where(free, cost[i], np.inf)
         j = int(c.argmin())
-        if c[j] <= max_cost: match[i], free[j] = j, False
+        if c[j] < max_cost or (not strict and c[j] == max_cost): match[i], free[j] = j, False
     return match
 
 # %% ../../nbs/eval/03_detection.ipynb #e6698ef4
@@ -85,7 +117,10 @@ def _detection_frames(preds, gts, key: str, width: int, classes) -> list:
         frames.append(tuple(out))
     return frames
 
-def _class_matches(frames, n_classes: int, cost_fn, max_cost: float) -> list:
+def _reversed(d: dict) -> dict:
+    return {k: (v[::-1] if v is not None else None) for k, v in d.items()}
+
+def _class_matches(frames, n_classes: int, cost_fn, max_cost: float, strict: bool = False) -> list:
     "Per class: scores (M,) of its detections over all frames, the cost of each one's match (M,; NaN if unmatched), its GT count."
     out = []
     for c in range(n_classes):
@@ -93,7 +128,7 @@ def _class_matches(frames, n_classes: int, cost_fn, max_cost: float) -> list:
         for p, g in frames:
             ps, gs = p['labels'] == c, g['labels'] == c
             cost = cost_fn(p['x'][ps], g['x'][gs])
-            m = greedy_match(p['scores'][ps], cost, max_cost)
+            m = greedy_match(p['scores'][ps], cost, max_cost, strict)
             hit = np.flatnonzero(m >= 0)
             matched = np.full(len(m), np.nan)
             matched[hit] = cost[hit, m[hit]]
@@ -101,44 +136,48 @@ def _class_matches(frames, n_classes: int, cost_fn, max_cost: float) -> list:
         out.append((np.concatenate(scores), np.concatenate(costs), n_gt))
     return out
 
-def center_distance_ap(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, axes=(0, 1)) -> np.ndarray:
-    "AP (C, T) of each class at each center-distance threshold in the plane `axes`; NaN rows for classes without ground truth."
-    _check_axes(axes)
+def _center_matches(preds, gts, classes, axes, convention: str):
+    "Per threshold d, `_class_matches` of centre distance in the plane `axes`, as `convention` matches (nuScenes: < d, ties last-listed first)."
+    _check_axes(axes); _check_convention(convention, ('nuscenes', 'stepwise'))
     frames = _detection_frames(preds, gts, 'centers', 3, classes)
-    ap = np.full((len(classes), len(thresholds)), np.nan)
+    if convention == 'nuscenes': frames = [(_reversed(p), g) for p, g in frames[::-1]]   # the devkit's sorted(...)[::-1] tie order
+    return lambda d: _class_matches(frames, len(classes), lambda a, b: plane_distance(a, b, axes), d, strict=convention == 'nuscenes')
+
+def center_distance_ap(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, axes=(0, 1), convention: str = 'nuscenes') -> np.ndarray:
+    "AP (C, T) of each class at each center-distance threshold in the plane `axes`, nuScenes' AP or 'stepwise'; NaN rows for classes without ground truth."
+    matches, ap = _center_matches(preds, gts, classes, axes, convention), np.full((len(classes), len(thresholds)), np.nan)
     for k, d in enumerate(thresholds):
-        for c, (scores, cost, n_gt) in enumerate(_class_matches(frames, len(classes), lambda a, b: plane_distance(a, b, axes), d)):
-            ap[c, k] = detection_ap(scores, ~np.isnan(cost), n_gt)
+        for c, (scores, cost, n_gt) in enumerate(matches(d)):
+            ap[c, k] = AP_CONVENTIONS[convention](scores, ~np.isnan(cost), n_gt)
     return ap
 
 # %% ../../nbs/eval/03_detection.ipynb #a0a65b3e
-def class_mean_ap(ap) -> float:
-    "Mean over classes with ground truth (non-NaN rows) of AP (C,) or AP (C, T) first averaged over thresholds."
+def class_mean_ap(ap, no_positive: str = 'exclude') -> float:
+    "Mean over classes of AP (C,), or of AP (C, T) averaged over thresholds; classes without ground truth (NaN) left out (default) or counted as 0 (`no_positive='zero'`)."
+    if no_positive not in ('exclude', 'zero'): raise ValueError(f"no_positive must be 'exclude' or 'zero', got '{no_positive}'")
     ap = _numpy(ap, np.float64)
     per_class = ap.mean(1) if ap.ndim == 2 else ap
     if np.isnan(per_class).all(): raise ValueError("no class has a ground-truth object in any frame: mAP is undefined")
-    return float(np.nanmean(per_class))
+    return float(np.nanmean(per_class) if no_positive == 'exclude' else np.nan_to_num(per_class, nan=0.0).mean())
 
 # %% ../../nbs/eval/03_detection.ipynb #0eb755f7
-def center_distance_map(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, axes=(0, 1)) -> float:
-    "Center-distance mAP: AP averaged over the thresholds, then over the classes with ground truth (seed 000 §3)."
-    return class_mean_ap(center_distance_ap(preds, gts, classes, thresholds, axes))
+def center_distance_map(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, axes=(0, 1), convention: str = 'nuscenes') -> float:
+    "Center-distance mAP (nuScenes AP by default): AP averaged over the thresholds, then over the classes with ground truth (seed 000 §3)."
+    return class_mean_ap(center_distance_ap(preds, gts, classes, thresholds, axes, convention))
 
 # %% ../../nbs/eval/03_detection.ipynb #b48fa207
-def average_displacement_error(preds, gts, classes=WAYMO_CLASSES, threshold: float = 2.0, axes=(0, 1)) -> float:
-    "Mean plane distance (m) of true-positive centres to their objects when matching at `threshold`, over all classes; NaN if no TP."
-    _check_axes(axes)
-    frames = _detection_frames(preds, gts, 'centers', 3, classes)
-    cost = np.concatenate([c for _, c, _ in _class_matches(frames, len(classes), lambda a, b: plane_distance(a, b, axes), threshold)])
+def average_displacement_error(preds, gts, classes=WAYMO_CLASSES, threshold: float = 2.0, axes=(0, 1), convention: str = 'nuscenes') -> float:
+    "Mean plane distance (m) of true-positive centres to their objects when matching at `threshold` as `convention` does, over all classes; NaN if no TP."
+    cost = np.concatenate([c for _, c, _ in _center_matches(preds, gts, classes, axes, convention)(threshold)])
     return float(np.nanmean(cost)) if (~np.isnan(cost)).any() else float('nan')
 
 # %% ../../nbs/eval/03_detection.ipynb #49257064
-def detection_3d_metrics(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, planes=None) -> dict[str, float]:
-    "mAP, ADE and per-class AP under each matching plane: {'mAP_xy', 'ADE_xy', 'AP_xy/car', ..., 'mAP_xz', ...}."
+def detection_3d_metrics(preds, gts, classes=WAYMO_CLASSES, thresholds=CENTER_THRESHOLDS, planes=None, convention: str = 'nuscenes') -> dict[str, float]:
+    "mAP (nuScenes AP by default), ADE and per-class AP under each matching plane: {'mAP_xy', 'ADE_xy', 'AP_xy/car', ..., 'mAP_xz', ...}."
     out = {}
     for name, axes in (planes or {'xy': (0, 1), 'xz': (0, 2)}).items():
-        ap = center_distance_ap(preds, gts, classes, thresholds, axes)
-        out |= {f'mAP_{name}': class_mean_ap(ap), f'ADE_{name}': average_displacement_error(preds, gts, classes, 2.0, axes),
+        ap = center_distance_ap(preds, gts, classes, thresholds, axes, convention)
+        out |= {f'mAP_{name}': class_mean_ap(ap), f'ADE_{name}': average_displacement_error(preds, gts, classes, 2.0, axes, convention),
                 **{f'AP_{name}/{c}': float(a) for c, a in zip(classes, ap.mean(1))}}
     return out
 
@@ -152,18 +191,29 @@ def box_iou(a, b) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 # %% ../../nbs/eval/03_detection.ipynb #92b4bc51
-def box_ap(preds, gts, classes, iou_threshold: float = 0.5) -> np.ndarray:
-    "AP (C,) of each class under greedy IoU >= `iou_threshold` matching of 2D boxes; NaN for classes without ground truth."
+def _top_per_class(p: dict, k: int) -> dict:
+    "Prediction frame `p` keeping, per class, its `k` highest-scored detections (ties in input order), in input order."
+    keep = np.zeros(len(p['labels']), bool)
+    for c in np.unique(p['labels']):
+        i = np.flatnonzero(p['labels'] == c)
+        keep[i[np.argsort(-p['scores'][i], kind='stable')[:k]]] = True
+    return {key: v[keep] for key, v in p.items()}
+
+def box_ap(preds, gts, classes, iou_threshold: float = 0.5, convention: str = 'coco', max_dets: int | None = 100) -> np.ndarray:
+    "AP (C,) of each class under greedy IoU >= `iou_threshold` matching of 2D boxes, COCO's AP or 'stepwise'; NaN for classes without ground truth."
     if not 0 < iou_threshold <= 1: raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    _check_convention(convention, ('coco', 'stepwise'))
     frames = _detection_frames(preds, gts, 'boxes2d', 4, classes)
     for f, pair in enumerate(frames):
         for side, d in zip(('prediction', 'ground truth'), pair):
             if (d['x'][:, 2:] < d['x'][:, :2]).any(): raise ValueError(f"frame {f}: {side} boxes2d must be (x1, y1, x2, y2) with x2 >= x1, y2 >= y1")
+    if convention == 'coco':   # COCO keeps maxDets per image and category; its loop gives an IoU tie to the last-listed box
+        frames = [(_top_per_class(p, max_dets) if max_dets else p, _reversed(g)) for p, g in frames]
     matches = _class_matches(frames, len(classes), lambda a, b: 1 - box_iou(a, b), 1 - iou_threshold)
-    return np.array([detection_ap(scores, ~np.isnan(cost), n_gt) for scores, cost, n_gt in matches])
+    return np.array([AP_CONVENTIONS[convention](scores, ~np.isnan(cost), n_gt) for scores, cost, n_gt in matches])
 
 # %% ../../nbs/eval/03_detection.ipynb #53b558f5
-def detection_2d_metrics(preds, gts, classes, iou_threshold: float = 0.5) -> dict[str, float]:
-    "2D detection mAP and per-class AP at `iou_threshold`: {'mAP50', 'AP50/car', ...} for the default 0.5."
-    ap, tag = box_ap(preds, gts, classes, iou_threshold), round(100 * iou_threshold)
+def detection_2d_metrics(preds, gts, classes, iou_threshold: float = 0.5, convention: str = 'coco') -> dict[str, float]:
+    "2D detection mAP and per-class AP at `iou_threshold` (COCO's AP by default): {'mAP50', 'AP50/car', ...} for the default 0.5."
+    ap, tag = box_ap(preds, gts, classes, iou_threshold, convention), round(100 * iou_threshold)
     return {f'mAP{tag}': class_mean_ap(ap), **{f'AP{tag}/{c}': float(a) for c, a in zip(classes, ap)}}

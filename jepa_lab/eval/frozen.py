@@ -24,7 +24,8 @@ from ..methods.base import Method
 from ..views.multicrop import ViewDataset
 
 # %% auto #0
-__all__ = ['extract_features', 'linear_probe_accuracy', 'knn_accuracy', 'load_method', 'evaluate_features', 'evaluate_run']
+__all__ = ['extract_features', 'linear_probe_accuracy', 'knn_predict', 'knn_accuracy', 'load_method', 'evaluate_features',
+           'evaluate_run']
 
 # %% ../../nbs/eval/00_frozen.ipynb #054a0507
 def extract_features(method: Method, dataset, batch_size: int = 256, pool: str = 'cls', device='cpu', collate=None) -> tuple[Tensor, Tensor]:
@@ -49,13 +50,19 @@ def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test
     return float(clf.score(np.asarray(test_x, dtype=np.float64), np.asarray(test_y)))
 
 # %% ../../nbs/eval/00_frozen.ipynb #d55e3254
-def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 20) -> float:
-    "Top-1 accuracy of a k-nearest-neighbour vote under cosine similarity."
+def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 20, weighting: str = 'dino', T: float = 0.07) -> Tensor:
+    "Labels (M,) of test features (M, D) from the `k` most cosine-similar training features (N, D): DINO's exp(s/T)-weighted vote, or a plain 'vote'."
+    if weighting not in ('dino', 'vote'): raise ValueError(f"weighting must be 'dino' or 'vote', got '{weighting}'")
     if k > len(train_x): raise ValueError(f"k={k} exceeds the {len(train_x)} training samples")
     a, b = nn.functional.normalize(test_x.float(), dim=1), nn.functional.normalize(train_x.float(), dim=1)
-    idx = (a @ b.T).topk(k, dim=1).indices
-    votes = nn.functional.one_hot(train_y[idx], int(train_y.max()) + 1).sum(1)
-    return (votes.argmax(1) == test_y).float().mean().item()
+    sim, idx = (a @ b.T).topk(k, dim=1)
+    weight = (sim / T).exp() if weighting == 'dino' else torch.ones_like(sim)
+    votes = torch.zeros(len(a), int(train_y.max()) + 1).scatter_add_(1, train_y[idx].long(), weight)
+    return votes.argmax(1)
+
+def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 20, weighting: str = 'dino', T: float = 0.07) -> float:
+    "Top-1 accuracy of `knn_predict`: DINO's temperature-weighted k-NN (k=20, T=0.07) by default, `weighting='vote'` for the majority vote."
+    return (knn_predict(train_x, train_y, test_x, k, weighting, T) == test_y).float().mean().item()
 
 # %% ../../nbs/eval/00_frozen.ipynb #450f8d08
 def load_method(run_dir: str | Path, device='cpu'):
@@ -68,7 +75,7 @@ def load_method(run_dir: str | Path, device='cpu'):
 
 # %% ../../nbs/eval/00_frozen.ipynb #2e4d6996
 def evaluate_features(method: Method, train_ds, test_ds, k: int = 20, device='cpu') -> dict:
-    "Linear-probe and k-NN test accuracy of the method's frozen embeddings."
+    "Linear-probe and k-NN test accuracy of the method's frozen embeddings; `knn_acc` is DINO's weighted k-NN (cosine, k=20, exp(s/0.07) votes)."
     tr, te = extract_features(method, train_ds, device=device), extract_features(method, test_ds, device=device)
     return dict(linear_acc=linear_probe_accuracy(*tr, *te), knn_acc=knn_accuracy(*tr, *te, k=k))
 

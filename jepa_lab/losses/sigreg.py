@@ -19,6 +19,7 @@ __all__ = ['sigreg_knots', 'sigreg_reference', 'sigreg', 'SIGReg']
 def sigreg_knots(t_max: float = 3.0, n_points: int = 17, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor]:
     "Knots `t` (T,), quadrature weights `w` (T,) including the window, and the Gaussian characteristic function `phi` (T,)."
     if n_points < 2 or t_max <= 0: raise ValueError(f"SIGReg needs n_points >= 2 and t_max > 0, got n_points={n_points}, t_max={t_max}")
+    if n_points % 2 == 0: raise ValueError(f"SIGReg needs an odd n_points (the reference's symmetric quadrature weights assume an odd count of knots), got {n_points}")
     t = torch.linspace(0, t_max, n_points, dtype=dtype)
     dt = t_max / (n_points - 1)
     trapezoid = torch.full((n_points,), 2 * dt, dtype=dtype)

@@ -150,7 +150,7 @@ def compute_rows(names: list[str], cfg: TableConfig, batch_size: int) -> list[di
                          device=resolve_device(cfg.device), seed=cfg.seed)
 
 # %% ../../nbs/probes/04_table.ipynb #39e1024f
-MAIN_COLUMNS = [('det3d/mAP_xz', 'mAP XZ ↑', '.3f'), ('det3d/mAP_xy', 'mAP XY ↑', '.3f'), ('det3d/ADE_xz', 'ADE XZ (m) ↓', '.2f'),
+MAIN_COLUMNS = [('det3d/mAP_xz', 'mAP XZ (nuScenes AP) ↑', '.3f'), ('det3d/mAP_xy', 'mAP XY (nuScenes AP) ↑', '.3f'), ('det3d/ADE_xz', 'ADE XZ (m) ↓', '.2f'),
                 ('det3d/ADE_xy', 'ADE XY (m) ↓', '.2f'), ('depth/MAE', 'Depth MAE (m) ↓', '.2f'), ('seg/mIoU', 'Seg mIoU ↑', '.3f'),
                 ('occupancy/IoU', 'Occ IoU ↑', '.3f')]
 
