@@ -32,6 +32,13 @@ def test_every_method_trains_a_step_and_reads_out(name):
     with eval_mode(m): f = m.features(batch)
     assert isinstance(f, Features) and f.embedding.ndim == 2 and len(f.embedding) == 3 and torch.isfinite(f.embedding).all()
     if f.patches is not None: assert f.patches.ndim == 4 and f.patches.shape[:2] == (3, f.embedding.shape[1])
-    if m.data == 'av_clips' and name == 'av_jepa': assert set(f.modalities) == set(f.projections) == {'audio', 'video'}
+    if name == 'av_jepa':
+        assert set(f.modalities) == set(f.projections) == {'audio', 'video'}
+        layout, maps = m.token_layout(), m.attention_maps(batch)
+        assert f.tokens.shape[:2] == (3, layout['audio'].stop) and maps['last layer'].shape == (3, layout['audio'].stop, layout['audio'].stop)
+        assert torch.allclose(maps['last layer'].sum(-1), torch.ones(3, layout['audio'].stop), atol=1e-5)   # rows are distributions
+    if name in ('ijepa', 'dmt_jepa'):
+        maps = m.attention_maps(batch)
+        assert maps['target attention'].shape == (3, 16) and ('LAT attention' in maps) == (name == 'dmt_jepa')
     if name == 'av_finetune': assert f.logits.shape == (3, m.cfg.n_classes)
     if m.data == 'driving_scenes': assert f.patches.shape[-2:] == (4, 4)      # 32 px probe views, 8 px patches

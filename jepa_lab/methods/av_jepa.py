@@ -16,7 +16,7 @@ from torch import Tensor
 from torch import nn
 from .base import Features, Method, MethodOutput, method_config, register_method
 from .lejepa import LeJEPAFamilyConfig, LeJEPAMethod
-from ..models.av import create_av_encoder
+from ..models.av import av_token_layout, create_av_encoder
 from ..models.heads import AttentiveProbe, LinearProbe
 from ..views.av import AVViews
 
@@ -74,9 +74,18 @@ class AVJEPA(LeJEPAMethod):
     def features(self, inputs: dict[str, Tensor]) -> Features:
         "[CLS] of clean clips {'video': (B, 3, T, H, W), 'mel': (B, 1, F, M)}; `modalities` / `projections` with the other input zeroed."
         v, m = inputs['video'], inputs['mel']
-        cls = {k: self.encode(*x)[0] for k, x in dict(av=(v, m), audio=(torch.zeros_like(v), m), video=(v, torch.zeros_like(m))).items()}
-        return Features(cls['av'], modalities={k: cls[k] for k in ('audio', 'video')},
-                        projections={k: self.projector(cls[k]) for k in ('audio', 'video')})
+        out = {k: self.encode(*x) for k, x in dict(av=(v, m), audio=(torch.zeros_like(v), m), video=(v, torch.zeros_like(m))).items()}
+        return Features(out['av'][0], modalities={k: out[k][0] for k in ('audio', 'video')},
+                        projections={k: self.projector(out[k][0]) for k in ('audio', 'video')}, tokens=out['av'][1])
+
+    def token_layout(self) -> dict:
+        "Where the video and audio tokens sit in `Features.tokens` and on which grids (`av_token_layout`; early fusion only)."
+        if self.cfg.dual: raise TypeError("the dual encoder has no joint token sequence: token layouts need dual=False")
+        return av_token_layout(self.encoder)
+
+    def attention_maps(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        "Head-averaged last-block attention (B, L, L) over the joint sequence [CLS; video; audio] (early fusion; none for the dual encoder)."
+        return {} if self.cfg.dual else {'last layer': self.encoder.last_attention(inputs['video'], inputs['mel']).mean(1)}
 
     def encode(self, video: Tensor, mel: Tensor) -> tuple[Tensor, Tensor]:
         "[CLS] (B, D) and all tokens (B, 1+L, D) of video (B, 3, T, H, W) and mel (B, 1, F, M); zero one input for a single modality."

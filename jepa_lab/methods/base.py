@@ -29,12 +29,13 @@ class MethodOutput:
 # %% ../../nbs/methods/00_base.ipynb #69c2bba2
 @dataclass
 class Features:
-    "A method's read-out of one batch: global `embedding` (B, D); spatial `patches` (B, D, h, w) where it has a patch grid; per-input `modalities` {name: (B, D)} and their `projections` {name: (B, K)} where it takes several inputs; class `logits` (B, C) where it is a classifier."
+    "A method's read-out of one batch: global `embedding` (B, D); spatial `patches` (B, D, h, w) where it has a patch grid; per-input `modalities` {name: (B, D)} and their `projections` {name: (B, K)} where it takes several inputs; class `logits` (B, C) where it is a classifier; all `tokens` (B, L, D) where its layout is not one grid."
     embedding: Tensor
     patches: Tensor | None = None
     modalities: dict[str, Tensor] = field(default_factory=dict)
     projections: dict[str, Tensor] = field(default_factory=dict)
     logits: Tensor | None = None
+    tokens: Tensor | None = None        # the whole token sequence (B, L, D) where the layout is not one 2D grid (AV-JEPA)
 
 # %% ../../nbs/methods/00_base.ipynb #2db69510
 def vit_features(tokens: Tensor, images: Tensor, patch_size: int) -> Features:

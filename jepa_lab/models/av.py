@@ -6,6 +6,7 @@ Docs: https://jepa-lab.github.io/jepa_lab/models/av.html.md"""
 
 # %% ../../nbs/models/01_av.ipynb #4e181242
 from __future__ import annotations
+import math
 import torch
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import init_weights_vit_timm
@@ -14,7 +15,8 @@ from torch import nn
 from .vit import Transformer, VIT_PRESETS
 
 # %% auto #0
-__all__ = ['TubeletEmbed', 'MelPatchEmbed', 'ModalityEmbedding', 'EarlyFusionEncoder', 'DualEncoder', 'create_av_encoder']
+__all__ = ['TubeletEmbed', 'MelPatchEmbed', 'ModalityEmbedding', 'EarlyFusionEncoder', 'DualEncoder', 'create_av_encoder',
+           'av_token_layout']
 
 # %% ../../nbs/models/01_av.ipynb #68745685
 class TubeletEmbed(nn.Module):
@@ -105,3 +107,13 @@ def create_av_encoder(name: str, dual: bool = False, **overrides) -> EarlyFusion
     "An early-fusion (or, with `dual`, dual) audio-visual encoder from a ViT preset name (`vit_small`, `vit_base`, ...)."
     if name not in VIT_PRESETS: raise ValueError(f"unknown encoder '{name}'; known: {', '.join(VIT_PRESETS)}")
     return (DualEncoder if dual else EarlyFusionEncoder)(**{**VIT_PRESETS[name], **overrides})
+
+# %% ../../nbs/models/01_av.ipynb #4d123f05
+def av_token_layout(encoder: EarlyFusionEncoder) -> dict:
+    "Slices of the video and audio tokens in [CLS; video; audio], the video grid (T', H', W'), mel grid (F', M') and patch sizes."
+    tubelet, q = tuple(encoder.video.proj.kernel_size), encoder.audio.proj.kernel_size[0]
+    (_, T, H, W), (_, F, M) = encoder.video.input_shape, encoder.audio.input_shape
+    video_grid, mel_grid = (T // tubelet[0], H // tubelet[1], W // tubelet[2]), (F // q, M // q)
+    nv, na = math.prod(video_grid), math.prod(mel_grid)
+    return dict(video=slice(1, 1 + nv), audio=slice(1 + nv, 1 + nv + na), video_grid=video_grid, mel_grid=mel_grid,
+                tubelet=tubelet, mel_patch=q)

@@ -16,18 +16,8 @@ from torch import Tensor
 from ..models.av import EarlyFusionEncoder
 
 # %% auto #0
-__all__ = ['av_token_layout', 'block_attention', 'last_layer_attention', 'cross_modal_maps', 'plot_cross_modal_attention',
-           'plot_tsne_by_modality', 'feature_pca_rgb', 'plot_feature_pca']
-
-# %% ../../nbs/viz/01_av.ipynb #4d123f05
-def av_token_layout(encoder: EarlyFusionEncoder) -> dict:
-    "Slices of the video and audio tokens in [CLS; video; audio], the video grid (T', H', W'), mel grid (F', M') and patch sizes."
-    tubelet, q = tuple(encoder.video.proj.kernel_size), encoder.audio.proj.kernel_size[0]
-    (_, T, H, W), (_, F, M) = encoder.video.input_shape, encoder.audio.input_shape
-    video_grid, mel_grid = (T // tubelet[0], H // tubelet[1], W // tubelet[2]), (F // q, M // q)
-    nv, na = math.prod(video_grid), math.prod(mel_grid)
-    return dict(video=slice(1, 1 + nv), audio=slice(1 + nv, 1 + nv + na), video_grid=video_grid, mel_grid=mel_grid,
-                tubelet=tubelet, mel_patch=q)
+__all__ = ['block_attention', 'last_layer_attention', 'cross_modal_maps', 'plot_cross_modal_attention', 'plot_tsne_by_modality',
+           'feature_pca_rgb', 'plot_feature_pca']
 
 # %% ../../nbs/viz/01_av.ipynb #9ce2a6f2
 def block_attention(block, x: Tensor) -> Tensor:
