@@ -16,13 +16,8 @@ from torch import Tensor
 from ..models.av import EarlyFusionEncoder
 
 # %% auto #0
-__all__ = ['block_attention', 'last_layer_attention', 'cross_modal_maps', 'plot_cross_modal_attention', 'plot_tsne_by_modality',
-           'feature_pca_rgb', 'plot_feature_pca']
-
-# %% ../../nbs/viz/01_av.ipynb #9ce2a6f2
-def block_attention(block, x: Tensor) -> Tensor:
-    "Per-head attention weights softmax(q kᵀ·scale) (B, heads, L, L) that a timm `Block` applies to its input x (B, L, D)."
-    return block.attn.weights(block.norm1(x))
+__all__ = ['last_layer_attention', 'cross_modal_maps', 'plot_cross_modal_attention', 'plot_tsne_by_modality', 'feature_pca_rgb',
+           'plot_feature_pca']
 
 # %% ../../nbs/viz/01_av.ipynb #e3b1b237
 @torch.no_grad()

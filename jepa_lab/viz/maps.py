@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from ..data.scenes import OBJECT_CLASSES
 from ..views.multicrop import IMAGENET_MEAN, IMAGENET_STD
-from .av import block_attention, feature_pca_rgb
+from .av import feature_pca_rgb
 
 # %% auto #0
 __all__ = ['MUMO_PROBES', 'received_attention', 'target_patch_features', 'lat_attention', 'top_similar', 'denormalize',
