@@ -9,78 +9,194 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import os
+import re
+import shutil
 import sys
+import time
 from pathlib import Path
+from .core import check_value
+from .files import RunFolderError, RunLock, is_locked, read_json, write_json
 
 # %% auto #0
-__all__ = ['NotebookError', 'parse_value', 'experiments_dir', 'run_notebook', 'quickstart', 'main']
+__all__ = ['NotebookError', 'typed_value', 'parse_value', 'notebook_parameters', 'experiments_dir', 'run_notebook', 'quickstart',
+           'main']
 
 # %% ../nbs/cli.ipynb #bf1feaf0
 class NotebookError(RuntimeError):
-    "A notebook could not be run: missing, unknown parameters, or a failing cell."
+    "A notebook could not be run: missing, unknown or badly typed parameters, a busy or different run folder, or a failing cell."
 
-def parse_value(text: str):
-    "A command-line parameter value: a Python literal (number, bool, None, list, dict, quoted string) or else the raw string."
-    try: return ast.literal_eval(text)
-    except (ValueError, SyntaxError): return text
+def _hint(default):
+    "The type a parameter takes, from its default: tuples and lists by their elements, None as anything."
+    if default is None: return None
+    if isinstance(default, tuple): return tuple[tuple(_hint(v) or object for v in default)] if default else tuple
+    if isinstance(default, list): return list[_hint(default[0]) or object] if default and len({type(v) for v in default}) == 1 else list
+    return type(default)
 
+def _plain(v, name: str):
+    "`v` if it is plain data (None, bool, int, finite float, str, and lists, tuples and dicts of them), else a NotebookError."
+    if v is None or isinstance(v, (bool, int, str)): return v
+    if isinstance(v, float):
+        if math.isfinite(v): return v
+        raise NotebookError(f"parameter {name}: {v!r} cannot be passed to a notebook (not a finite number)")
+    if isinstance(v, (list, tuple)): return type(v)(_plain(x, name) for x in v)
+    if isinstance(v, dict): return {_plain(k, name): _plain(x, name) for k, x in v.items()}
+    raise NotebookError(f"parameter {name}: a {type(v).__name__} cannot be passed to a notebook; only plain data (numbers, strings, lists, dicts)")
+
+def typed_value(name: str, value, default):
+    "`value` for the parameter `name` in the type of its `default` (lists become tuples, ints floats); a clear NotebookError otherwise."
+    value = _plain(value, name)
+    if (hint := _hint(default)) is None: return value
+    try: return check_value(value, hint, f"parameter {name}")
+    except (TypeError, ValueError) as e: raise NotebookError(f"{e} (the notebook's default is {default!r})") from None
+
+def parse_value(text: str, default=None):
+    "A command-line value for a parameter whose default is `default`: the text itself for a string, else a Python literal or JSON, never evaluated."
+    if isinstance(default, str): return text
+    t = text.strip()
+    try: return ast.literal_eval(t)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): pass
+    try: return json.loads(t)
+    except ValueError: pass
+    if default is None: return text
+    raise NotebookError(f"parameter value {text!r} is not a {type(default).__name__} literal (the notebook's default is {default!r})")
+
+def _literal(name: str, v) -> str:
+    "Python source for plain data `v`, checked to read back as exactly `v`."
+    src = repr(v)
+    back = ast.literal_eval(src)
+    if back != v or repr(back) != src: raise NotebookError(f"parameter {name}: {v!r} cannot be written into the notebook safely")
+    return src
+
+def notebook_parameters(notebook: str | Path) -> dict:
+    "The parameters `notebook` declares, name -> default value, read from its 'parameters' cell without running it."
+    import papermill as pm
+    nb = Path(notebook)
+    if not nb.exists(): raise NotebookError(f"notebook not found: {nb}")
+    if not nb.is_file(): raise NotebookError(f"{nb} is a folder, not a notebook")
+    try: declared = pm.inspect_notebook(str(nb))
+    except Exception as e: raise NotebookError(f"{nb} is not a readable notebook: {type(e).__name__}: {e}") from None
+    if not declared: raise NotebookError(f"{nb} has no cell tagged 'parameters', so it takes no parameters")
+    out = {}
+    for k, p in declared.items():
+        try: out[k] = ast.literal_eval(p['default'])
+        except (ValueError, SyntaxError): out[k] = None       # an expression default: the parameter takes any plain value
+    return out
+
+def _inject(nb, params: dict):
+    "The notebook node with an 'injected-parameters' cell, written by jepa_lab from checked literals, after its 'parameters' cell."
+    import nbformat
+    nb.cells = [c for c in nb.cells if 'injected-parameters' not in c.metadata.get('tags', [])]
+    i = next(i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', []))
+    src = '# Parameters (injected by jepa-lab)\n' + ''.join(f"{k} = {_literal(k, v)}\n" for k, v in params.items())
+    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(src, metadata={'tags': ['injected-parameters']}))
+    return nb
+
+# %% ../nbs/cli.ipynb #7b758c0e
 def experiments_dir() -> Path:
     "Where the experiment notebooks live: $JEPA_LAB_NOTEBOOKS, or nbs/experiments of the source checkout."
     return Path(os.environ.get('JEPA_LAB_NOTEBOOKS', Path(__file__).resolve().parent.parent / 'nbs' / 'experiments'))
 
-def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, kernel: str = 'python3') -> Path:
-    "Execute `notebook` with `params` via papermill (its `out_dir`, if declared, is `out_dir`); the executed copy, with report.html beside it."
-    try: import papermill as pm, nbconvert  # noqa: F401 (nbconvert writes report.html)
+_LOCK, _RECORD = '.notebook.lock', 'run.json'
+
+def _diff(old: dict, new: dict) -> str:
+    a, b = json.loads(json.dumps(old)), json.loads(json.dumps(new))
+    return ', '.join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+def _clear(out: Path):
+    "Delete what a run folder holds (its lock aside), refusing a folder that is not a jepa-lab run."
+    if not ((out / _RECORD).exists() or (out / 'config.json').exists()):
+        raise NotebookError(f"--force: {out} is not a jepa-lab run folder (no run.json or config.json); refusing to delete what it holds")
+    if is_locked(out): raise NotebookError(f"--force: a training process still holds {out}; stop it first")
+    for p in out.iterdir():
+        if p.name != _LOCK: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force: bool = False, kernel: str = 'python3') -> Path:
+    "Execute `notebook` with typed `params` into the run folder `out_dir` (its `out_dir` parameter); the executed copy, with report.html beside it."
+    try: import papermill as pm, nbformat, nbconvert  # noqa: F401 (nbconvert writes report.html)
     except ImportError as e: raise NotebookError("running notebooks needs papermill and nbconvert: pip install 'jepa_lab[lab]'") from e
     nb, out = Path(notebook), Path(out_dir).resolve()
-    if not nb.exists(): raise NotebookError(f"notebook not found: {nb}")
-    declared = pm.inspect_notebook(str(nb))
-    if not declared: raise NotebookError(f"{nb} has no cell tagged 'parameters', so it takes no parameters")
+    declared = notebook_parameters(nb)
     if unknown := sorted(set(params) - set(declared)):
         raise NotebookError(f"{nb.name} has no parameter(s) {', '.join(unknown)}; it takes: {', '.join(declared)}")
-    params = {**({'out_dir': str(out)} if 'out_dir' in declared else {}), **params}
-    out.mkdir(parents=True, exist_ok=True)
-    executed = out / nb.name
-    try: pm.execute_notebook(str(nb), str(executed), parameters=params, kernel_name=kernel, progress_bar=False, cwd=str(nb.parent))
-    except pm.PapermillExecutionError as e:
-        raise NotebookError(f"{nb.name} failed in cell {e.exec_count or e.cell_index} ({e.ename}: {e.evalue}); executed copy: {executed}\n"
-                            f"--- failing cell ---\n{e.source}") from None
-    from jepa_lab.report import write_report
-    write_report(executed, out / 'report.html')
+    if 'out_dir' in params: raise NotebookError("give the output folder with --out (out_dir), not as a parameter")
+    if out.exists() and not out.is_dir(): raise NotebookError(f"--out {out} is a file, not a folder")
+    typed = {k: typed_value(k, v, declared[k]) for k, v in params.items()}
+    request = dict(notebook=nb.name, params={**{k: v for k, v in declared.items() if k != 'out_dir'}, **typed})
+    with RunLock(out, _LOCK):
+        prior = read_json(out / _RECORD, 'run record') if (out / _RECORD).exists() else None
+        if force and any(p.name != _LOCK for p in out.iterdir()): _clear(out); prior = None
+        elif prior is None and any(p.name != _LOCK for p in out.iterdir()):
+            raise NotebookError(f"{out} is not empty and holds no jepa-lab run; nothing was changed: use another --out")
+        elif prior and (diff := _diff(dict(notebook=prior['notebook'], **prior['params']), dict(notebook=nb.name, **request['params']))):
+            raise NotebookError(f"{out} holds a run with other parameters ({diff}); nothing was changed: use another --out, or --force to replace it")
+        executed = out / nb.name
+        if prior and prior['status'] == 'finished' and executed.exists():
+            print(f"{out}: already finished with these parameters (executed {prior['finished']}); --force runs it again")
+            return executed
+        write_json({**request, 'status': 'running', 'started': time.strftime('%Y-%m-%d %H:%M:%S')}, out / _RECORD)
+        inp, partial = out / f".{nb.stem}.input.ipynb", out / f".{nb.stem}.partial.ipynb"
+        nbformat.write(_inject(nbformat.read(nb, as_version=4), {**({'out_dir': str(out)} if 'out_dir' in declared else {}), **typed}), inp)
+        try: pm.execute_notebook(str(inp), str(partial), kernel_name=kernel, progress_bar=False, cwd=str(nb.parent.resolve()))
+        except BaseException as e:
+            failed = out / f"{nb.stem}.failed.ipynb"
+            if partial.exists(): os.replace(partial, failed)
+            write_json({**request, 'status': 'failed', 'error': f"{type(e).__name__}: {getattr(e, 'evalue', e)}"}, out / _RECORD)
+            if isinstance(e, pm.PapermillExecutionError):
+                raise NotebookError(f"{nb.name} failed in cell {e.exec_count or e.cell_index} ({e.ename}: {e.evalue}); executed copy: {failed}\n"
+                                    f"--- failing cell ---\n{e.source}") from None
+            raise
+        finally: inp.unlink(missing_ok=True)
+        os.replace(partial, executed)
+        (out / f"{nb.stem}.failed.ipynb").unlink(missing_ok=True)
+        from jepa_lab.report import write_report
+        write_report(executed, out / 'report.html')
+        write_json({**request, 'status': 'finished', 'finished': time.strftime('%Y-%m-%d %H:%M:%S')}, out / _RECORD)
     return executed
 
 # %% ../nbs/cli.ipynb #5ffcaec2
-def quickstart(out_dir: str | Path = 'runs/quickstart', **params) -> dict:
-    "Run experiments/pretrain.ipynb with its defaults (LeJEPA on the embedded shapes data) and return the run's summary."
-    run_notebook(experiments_dir() / 'pretrain.ipynb', params, out_dir)
-    return json.loads((Path(out_dir) / 'summary.json').read_text())
+def quickstart(out_dir: str | Path = 'runs/quickstart', force: bool = False, **params) -> dict:
+    "Run experiments/pretrain.ipynb with its defaults (LeJEPA on the embedded digits) and return the run's summary."
+    run_notebook(experiments_dir() / 'pretrain.ipynb', params, out_dir, force)
+    return read_json(Path(out_dir) / 'summary.json', 'run summary')
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='jepa-lab', description='jepa_lab: JEPA research workbench')
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='execute a parameterised notebook with papermill')
     r.add_argument('notebook')
-    r.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'))
     r.add_argument('--out', required=True, help='output folder (the run folder, the executed notebook and its report.html)')
     q = sub.add_parser('quickstart', help='LeJEPA pretraining on embedded data, then frozen probes vs a random-init encoder')
     q.add_argument('--out', default='runs/quickstart')
-    q.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'))
+    for s in (r, q):
+        s.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
+                       help="a notebook parameter, typed as its default: text for a string, else a Python literal or JSON, e.g. -p lr -1e-3")
+        s.add_argument('--force', action='store_true', help='delete what the run folder holds and run afresh (a jepa-lab run folder only)')
     return p
+
+def _protect_values(argv: list[str]) -> list[str]:
+    "A `-p NAME VALUE` whose VALUE starts with '-' (e.g. -1e-3) is kept as a value, not read as an option."
+    out = list(argv)
+    for i, a in enumerate(out[:-2]):
+        if a in ('-p', '--param') and re.match(r'^-(\d|\.\d|inf|nan)', out[i + 2]): out[i + 2] = ' ' + out[i + 2]
+    return out
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `jepa-lab` command."
-    args = _parser().parse_args(argv)
-    params = {k: parse_value(v) for k, v in args.param}
+    args = _parser().parse_args(_protect_values(sys.argv[1:] if argv is None else argv))
     try:
+        nb = Path(args.notebook) if args.cmd == 'run' else experiments_dir() / 'pretrain.ipynb'
+        declared = notebook_parameters(nb) if args.param else {}
+        params = {k: parse_value(v, declared.get(k)) for k, v in args.param}
         if args.cmd == 'run':
-            print(f"executed notebook: {run_notebook(args.notebook, params, args.out)}")
+            print(f"executed notebook: {run_notebook(nb, params, args.out, args.force)}")
         else:
-            s = quickstart(args.out, **params)
+            s = quickstart(args.out, args.force, **params)
             ev = s.get('frozen_eval', {})
             print(f"results in {Path(args.out).resolve()}: summary.json, metrics.jsonl, figures/, pretrain.ipynb, report.html")
             if ev: print(f"frozen linear probe: trained {ev['trained']['linear_acc']:.3f} vs random init {ev['random_init']['linear_acc']:.3f}")
-    except NotebookError as e:
+    except (NotebookError, RunFolderError) as e:
         print(f"jepa-lab: {e}", file=sys.stderr)
         return 1
     return 0

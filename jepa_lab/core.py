@@ -1,4 +1,4 @@
-"""The few helpers every layer shares: registries filled by decorators, tensor descriptions for error messages, batches moved to a device, and modules run in eval mode.
+"""The few helpers every layer shares: registries filled by decorators, typed configs, tensor descriptions for error messages, batches moved to a device, and modules run in eval mode.
 
 Docs: https://jepa-lab.github.io/jepa_lab/core.html.md"""
 
@@ -6,12 +6,12 @@ Docs: https://jepa-lab.github.io/jepa_lab/core.html.md"""
 
 # %% ../nbs/core.ipynb #3fd83556
 from __future__ import annotations
-import contextlib, difflib
+import contextlib, dataclasses, difflib, functools, math, re, sys, types, typing
 import torch
 from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['Registry', 'describe', 'shape_of', 'to_device', 'eval_mode', 'tokens_to_map']
+__all__ = ['Registry', 'check_value', 'Config', 'describe', 'shape_of', 'check_dtype', 'to_device', 'eval_mode', 'tokens_to_map']
 
 # %% ../nbs/core.ipynb #340a42a3
 class Registry(dict):
@@ -41,6 +41,107 @@ class Registry(dict):
         "The registered names, sorted."
         return sorted(self)
 
+# %% ../nbs/core.ipynb #80e6e020
+_LIMIT = re.compile(r'^(>=|>|<=|<)\s*(-?[\d.e+-]+)$|^([\[(])\s*(-?[\d.e+-]+)\s*,\s*(-?[\d.e+-]+)\s*([\])])$')
+
+def _within(v, spec: str) -> bool:
+    m = _LIMIT.match(spec)
+    if not m: raise ValueError(f"bad limit spec {spec!r}")
+    op, x, lo_b, lo, hi, hi_b = m.groups()
+    if op: return {'>=': v >= float(x), '>': v > float(x), '<=': v <= float(x), '<': v < float(x)}[op]
+    return (v >= float(lo) if lo_b == '[' else v > float(lo)) and (v <= float(hi) if hi_b == ']' else v < float(hi))
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) is typing.Literal: return ' | '.join(map(repr, typing.get_args(hint)))
+    return getattr(hint, '__name__', None) if typing.get_origin(hint) is None else str(hint).replace('typing.', '')
+
+def check_value(value, hint, name: str = 'value'):
+    "`value` as type `hint` (int, float, bool, str, tuple[...], list[...], dict[...], Literal, X | None); a clear TypeError otherwise."
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    fail = TypeError(f"{name}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
+    if hint is typing.Any or hint is object: return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args: return None
+        for h in (a for a in args if a is not type(None)):
+            try: return check_value(value, h, name)
+            except (TypeError, ValueError): pass
+        raise fail
+    if origin is typing.Literal:
+        if value in args and type(value) in map(type, args): return value
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool): return value
+        raise fail
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool): return value
+        raise fail
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value): raise ValueError(f"{name}: expected a finite number, got {value!r}")
+            return float(value)
+        raise fail
+    if hint is str:
+        if isinstance(value, str): return value
+        raise fail
+    if origin in (tuple, list) or hint in (tuple, list):
+        if not isinstance(value, (tuple, list)): raise fail
+        kind = origin or hint
+        if kind is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args): raise TypeError(f"{name}: expected {len(args)} values ({_type_name(hint)}), got {value!r}")
+            return tuple(check_value(v, h, f"{name}[{i}]") for i, (v, h) in enumerate(zip(value, args)))
+        return kind(check_value(v, args[0], f"{name}[{i}]") if args else v for i, v in enumerate(value))
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict): raise fail
+        if not args: return dict(value)
+        return {check_value(k, args[0], f"{name} key"): check_value(v, args[1], f"{name}[{k!r}]") for k, v in value.items()}
+    if isinstance(hint, type):
+        if isinstance(value, hint): return value
+        raise fail
+    return value
+
+def _limits(cls) -> dict:
+    out = {}
+    for c in reversed(cls.__mro__): out.update(c.__dict__.get('limits', {}))
+    return out
+
+@functools.cache
+def _hints(cls) -> dict:
+    "Field annotations of `cls` and its bases, each evaluated where its class was defined (a notebook cell's namespace, too)."
+    out = {}
+    for c in reversed(cls.__mro__):
+        ns = c.__dict__.get('_namespace') or vars(sys.modules.get(c.__module__, typing))
+        for k, v in c.__dict__.get('__annotations__', {}).items(): out[k] = eval(v, dict(ns)) if isinstance(v, str) else v
+    return out
+
+@dataclasses.dataclass
+class Config:
+    "Base of jepa_lab's config dataclasses: fields are checked against their annotations and the class's `limits` when built."
+    limits: typing.ClassVar[dict] = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls._namespace = sys._getframe(1).f_globals        # where the class statement ran: its annotations' names live there
+
+    def __post_init__(self):
+        hints, limits, owner = _hints(type(self)), _limits(type(self)), type(self).__name__
+        for f in dataclasses.fields(self):
+            v = check_value(getattr(self, f.name), hints[f.name], f"{owner}.{f.name}")
+            if (spec := limits.get(f.name)) is not None and v is not None:
+                for x in (v if isinstance(v, tuple) else (v,)):
+                    if not _within(x, spec): raise ValueError(f"{owner}.{f.name} must be {spec}, got {v!r}")
+            object.__setattr__(self, f.name, v)
+
+    def to_dict(self) -> dict:
+        "The fields as plain data (tuples stay tuples; `json` writes them as lists and `from_dict` restores them)."
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        "A config from a dict (e.g. read from JSON); unknown keys fail with the valid ones."
+        valid = [f.name for f in dataclasses.fields(cls)]
+        if bad := sorted(set(d) - set(valid)): raise ValueError(f"{cls.__name__} has no field(s) {bad}; valid: {', '.join(valid)}")
+        return cls(**d)
+
 # %% ../nbs/core.ipynb #59e3b2a1
 def describe(x) -> str:
     "'dtype (shape)' of a tensor, the shape of an array, or else the type name: how errors show a value."
@@ -52,6 +153,15 @@ def describe(x) -> str:
 def shape_of(x):
     "The shape of a tensor as a tuple, or else the type name: how errors show what arrived."
     return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+
+# %% ../nbs/core.ipynb #74494544
+def check_dtype(x: Tensor, like: Tensor, what: str) -> Tensor:
+    "`x` if it is a float tensor a module with parameters `like` can take (float64 only for a float64 module); else a TypeError saying how to convert."
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(f"expected {what} as a float tensor, got {describe(x)}: convert uint8 pixels with x.float() / 255 (and normalise as the views do)")
+    if x.dtype == torch.float64 and like.dtype != torch.float64:
+        raise TypeError(f"expected {what} in {like.dtype}, got {describe(x)}: convert with x.float()")
+    return x
 
 # %% ../nbs/core.ipynb #c3d3ab43
 def to_device(x, device):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from html.parser import HTMLParser
 from pathlib import Path
-from .train.checkpoint import write_json
+from .files import write_json, write_text_atomic
 
 # %% auto #0
-__all__ = ['markdown_table', 'write_text_atomic', 'write_results', 'write_report', 'external_resources']
+__all__ = ['markdown_table', 'write_results', 'write_report', 'external_resources']
 
 # %% ../nbs/report.ipynb #da4ad209
 def markdown_table(rows: list[dict], columns: list[tuple[str, str, str | None]], missing: str = '–') -> str:
@@ -23,14 +23,6 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str, str | None]],
     head = '| ' + ' | '.join(h for _, h, _ in columns) + ' |'
     rule = '|' + ''.join('---|' if fmt is None else '---:|' for _, _, fmt in columns)
     return '\n'.join([head, rule, *('| ' + ' | '.join(cell(r, k, f) for k, _, f in columns) + ' |' for r in rows)])
-
-# %% ../nbs/report.ipynb #0ae912b2
-def write_text_atomic(text: str, path: str | Path):
-    "Write `text` to `path` atomically (a temporary file in the same folder, then a rename)."
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 # %% ../nbs/report.ipynb #7f014969
 def write_results(out_dir: str | Path, results, markdown: str) -> tuple[Path, Path]:

@@ -7,7 +7,7 @@ os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 def tiny_method_args(**kw):
     "A LeJEPA small enough to train a few steps on CPU in about a second."
-    return dict(encoder='vit_nano', patch_size=4, global_size=16, local_size=8, n_local=2, proj_hidden=32, proj_dim=8, n_slices=32, **kw)
+    return {**dict(encoder='vit_nano', patch_size=4, global_size=16, local_size=8, n_local=2, proj_hidden=32, proj_dim=8, n_slices=32), **kw}
 
 def tiny_config(out_dir, **kw):
     from jepa_lab.train import RunConfig

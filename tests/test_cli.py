@@ -21,6 +21,12 @@ def test_run_pretrain_notebook_writes_a_run_folder(tmp_path):
     assert set(s['frozen_eval']) == {'trained', 'random_init'} and 0 <= s['frozen_eval']['trained']['linear_acc'] <= 1
     assert (tmp_path / 'pretrain.ipynb').exists() and (tmp_path / 'checkpoints' / 'last.pt').exists()
     assert {p.name for p in (tmp_path / 'figures').iterdir()} >= {'report.png', 'loss_decomposition.png', 'embedding_std.png', 'probe_accuracy.png'}
+    before = {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()}
+    r = jepa_lab('run', str(PRETRAIN), *TINY, '--out', str(tmp_path))        # run again: a no-op that keeps the results
+    assert r.returncode == 0 and 'already finished with these parameters' in r.stdout
+    r = jepa_lab('run', str(PRETRAIN), *TINY, '-p', 'lam', '0.1', '--out', str(tmp_path))   # other parameters: refused, untouched
+    assert r.returncode == 1 and '(lam: 0.05 -> 0.1)' in r.stderr and '--force' in r.stderr
+    assert {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()} == before
 
 def test_unknown_parameter_is_named(tmp_path):
     r = jepa_lab('run', str(PRETRAIN), '-p', 'lamda', '0.1', '--out', str(tmp_path))
@@ -29,7 +35,8 @@ def test_unknown_parameter_is_named(tmp_path):
 def test_failing_cell_is_named(tmp_path):
     r = jepa_lab('run', str(PRETRAIN), '-p', 'method', 'byol', '--out', str(tmp_path))
     assert r.returncode == 1 and "failed in cell" in r.stderr and "unknown method 'byol'" in r.stderr and "RunConfig(" in r.stderr
-    assert (tmp_path / 'pretrain.ipynb').exists() and not (tmp_path / 'report.html').exists()     # a report only of a finished run
+    assert (tmp_path / 'pretrain.failed.ipynb').exists() and not (tmp_path / 'report.html').exists()     # a report only of a finished run
+    assert not (tmp_path / 'pretrain.ipynb').exists()
 
 def test_missing_notebook_and_no_parameters(tmp_path):
     r = jepa_lab('run', str(tmp_path / 'nope.ipynb'), '--out', str(tmp_path))
@@ -85,23 +92,49 @@ def test_av_ablations_notebook_writes_its_table(tmp_path):
     assert [row['variant'] for row in table] == ['baseline', 'lam_0'] and all(0 <= row['a2v_R1'] <= 1 for row in table)
     assert (tmp_path / 'results.md').read_text().splitlines()[3].startswith('| lam_0 |')
 
-def test_av_analysis_notebook_trains_when_needed_and_draws_every_figure(tmp_path):
-    run_dir = tmp_path / 'run'
-    r = jepa_lab('run', str(ROOT / 'nbs' / 'viz' / 'av_analysis.ipynb'), '-p', 'run_dir', str(run_dir), '-p', 'steps', '2',
-                 '-p', 'n_train', '32', '-p', 'batch_size', '16', '-p', 'n_eval', '24', '-p', 'n_clips', '2', '--out', str(tmp_path))
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert (run_dir / 'checkpoints' / 'last.pt').exists() and (tmp_path / 'av_analysis.ipynb').exists()
-    assert {p.name for p in (run_dir / 'figures').iterdir()} >= {'cross_modal_attention.png', 'tsne_by_modality.png', 'feature_pca.png',
-                                                                'loss_decomposition.png', 'embedding_std.png'}
+AV_FIGURES = {'cross_modal_attention.png', 'tsne_by_modality.png', 'feature_pca.png', 'loss_decomposition.png', 'embedding_std.png'}
 
-def test_av_finetune_notebook_pretrains_when_needed_and_writes_its_table(tmp_path):
-    pre = tmp_path / 'pre'
-    r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'av_finetune.ipynb'), '-p', 'pretrained', str(pre), '-p', 'pretrain_steps', '2',
+def test_av_analysis_notebook_trains_its_own_run_or_only_reads_a_given_one(tmp_path):
+    "run_dir '' trains into --out/run; a given finished run_dir is read, never written; an unfinished one fails clearly."
+    nb, own, other = ROOT / 'nbs' / 'viz' / 'av_analysis.ipynb', tmp_path / 'own', tmp_path / 'other'
+    tiny = ['-p', 'steps', '2', '-p', 'n_train', '32', '-p', 'batch_size', '16', '-p', 'n_eval', '24', '-p', 'n_clips', '2']
+    r = jepa_lab('run', str(nb), *tiny, '--out', str(own))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((own / 'run' / 'summary.json').read_text())['steps'] == 2 and (own / 'av_analysis.ipynb').exists()
+    assert {p.name for p in (own / 'figures').iterdir()} >= AV_FIGURES
+    state = lambda d: (d.stat().st_mtime_ns, sorted((p.relative_to(d), p.stat().st_mtime_ns) for p in d.rglob('*')))
+    before = state(own / 'run')
+    r = jepa_lab('run', str(nb), '-p', 'run_dir', str(own / 'run'), '-p', 'n_eval', '24', '-p', 'n_clips', '2', '--out', str(other))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {p.name for p in (other / 'figures').iterdir()} >= AV_FIGURES and not (other / 'run').exists()
+    assert state(own / 'run') == before                                         # read only: nothing written, not even a lock
+    r = jepa_lab('run', str(nb), '-p', 'run_dir', str(tmp_path / 'nothing'), '--out', str(tmp_path / 'fails'))
+    assert r.returncode == 1 and 'holds no finished run (status: new)' in r.stderr and not (tmp_path / 'nothing').exists()
+
+def test_av_finetune_notebook_pretrains_its_own_run_under_out_and_writes_its_table(tmp_path):
+    pre = tmp_path / 'pretrained'
+    r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'av_finetune.ipynb'), '-p', 'pretrain_steps', '2',
                  '-p', 'steps', '3', '-p', 'n_train', '32', '-p', 'n_test', '12', '-p', 'batch_size', '16', '-p', 'n_clips', '2',
                  '-p', 'heads', "['attentive']", '--out', str(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert (pre / 'checkpoints' / 'last.pt').exists()
+    assert json.loads((pre / 'summary.json').read_text())['steps'] == 2
+    assert json.loads((tmp_path / 'pretrained_attentive' / 'config.json').read_text())['method_args']['pretrained'] == str(pre)
     res = json.loads((tmp_path / 'results.json').read_text())
     assert set(res) == {'pretrained_attentive', 'random_init_attentive'}
     assert all(set(v) == {'train_loss', 'av', 'a', 'v'} and 0 <= v['av']['top1'] <= v['av']['top5'] <= 1 for v in res.values())
     assert (tmp_path / 'results.md').read_text().count('\n') == 4
+
+def test_dmt_maps_notebook_trains_its_runs_under_out_for_the_steps_asked(tmp_path):
+    "Two --out folders with different steps: each trains its own two runs (the old notebook reused the first steps' runs in nbs/viz/runs)."
+    nb, viz_runs = ROOT / 'nbs' / 'viz' / 'dmt_maps.ipynb', ROOT / 'nbs' / 'viz' / 'runs'
+    listing = lambda: sorted(map(str, viz_runs.rglob('*'))) if viz_runs.exists() else None
+    before = listing()
+    for steps in (1, 2):
+        out = tmp_path / f'steps{steps}'
+        r = jepa_lab('run', str(nb), '-p', 'steps', str(steps), '-p', 'batch_size', '8', '-p', 'n_images', '2', '--out', str(out))
+        assert r.returncode == 0, r.stderr[-3000:]
+        for method in ('ijepa', 'dmt_jepa'):
+            s = json.loads((out / 'runs' / method / 'summary.json').read_text())
+            assert s['status'] == 'finished' and s['steps'] == steps, (method, s)
+        assert {p.name for p in (out / 'figures').iterdir()} >= {'attention_maps.png', 'similarity_top10.png'}
+    assert listing() == before                            # nothing written into the source tree

@@ -4,7 +4,8 @@ import pytest
 import torch
 from jepa_lab.methods import METHODS
 from jepa_lab.methods import MUMO_METHODS
-from jepa_lab.train import RunConfig, train, build_method, load_checkpoint
+from jepa_lab.train import RunConfig, train, build_method
+from jepa_lab.files import load_checkpoint
 
 TINY = dict(encoder='vit_nano', patch_size=8, global_size=32, local_size=16, n_local=2, probe_size=32, proj_hidden=32, n_slices=32)
 EXTRA = dict(dino_rgb=dict(n_prototypes=64, ibot_dim=64, head_hidden=32, head_bottleneck=16),

@@ -1,6 +1,8 @@
 """The Le MuMo notebooks through `jepa-lab run` with tiny parameters: the main and compute tables have a row per requested method
-with finite numbers, and the analysis notebook trains a run when needed and draws both figures."""
+with finite numbers, a rerun reuses finished rows and a row folder of another config fails; the analysis notebook trains its own run
+under --out or only reads a given one, and draws both figures."""
 import json, math
+import pytest
 from test_cli import ROOT, jepa_lab
 
 TABLE = ROOT / 'nbs' / 'experiments' / 'mumo_table.ipynb'
@@ -14,7 +16,8 @@ def finite(x): return isinstance(x, (int, float)) and math.isfinite(x)
 
 def test_mumo_table_has_a_row_per_method_with_finite_metrics(tmp_path):
     methods = ['lemumo', 'rgb_lejepa', 'rgb_lejepa_frozen']
-    r = jepa_lab('run', str(TABLE), *TINY, '-p', 'methods', repr(methods), '--out', str(tmp_path))
+    args = ['run', str(TABLE), *TINY, '-p', 'methods', repr(methods), '-p', 'resume', 'True', '--out', str(tmp_path)]
+    r = jepa_lab(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((tmp_path / 'results.json').read_text())
     assert [row['method'] for row in res['main']] == methods
@@ -28,23 +31,41 @@ def test_mumo_table_has_a_row_per_method_with_finite_metrics(tmp_path):
     md = (tmp_path / 'results.md').read_text()
     assert all(f'| {m} |' in md for m in methods) and '| Method | GFLOPs/step |' in md
     assert (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').exists() and (tmp_path / 'rgb_lejepa_frozen' / 'patch_probes.pt').exists()
-    ckpt = (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').read_bytes()
-    r = jepa_lab('run', str(TABLE), *TINY, '-p', 'methods', "['lemumo']", '-p', 'resume', 'True', '--out', str(tmp_path))   # probe the same encoder again
+    ckpt, mtime = (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').read_bytes(), (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').stat().st_mtime_ns
+    record = json.loads((tmp_path / 'run.json').read_text())                    # as a run killed after its rows trained leaves it
+    (tmp_path / 'run.json').write_text(json.dumps({**record, 'status': 'running'})); (tmp_path / 'results.json').unlink()
+    r = jepa_lab(*args)                                                         # the same parameters again: probe the same encoders
     assert r.returncode == 0, r.stderr[-3000:]
-    again = json.loads((tmp_path / 'results.json').read_text())['main'][0]
-    assert (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').read_bytes() == ckpt                  # not retrained
-    assert all(again[k] == res['main'][0][k] for k in MAIN_KEYS) and again['ssl_s'] == res['main'][0]['ssl_s']
+    again = json.loads((tmp_path / 'results.json').read_text())['main']
+    assert (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').stat().st_mtime_ns == mtime           # not retrained: not even rewritten
+    assert all(a[k] == b[k] for a, b in zip(again, res['main']) if b['trained'] for k in (*MAIN_KEYS, 'ssl_s'))   # same logged SSL time
+    from jepa_lab.files import RunFolderError
+    from jepa_lab.probes.table import TableConfig, probe_row
+    cfg = TableConfig(steps=3, batch_size=8, lr=1e-3, n_train=16, n_val=8, n_test=8, size=32, encoder='vit_nano',
+                      method_args={'patch_size': 8, 'n_local': 2, 'proj_hidden': 64, 'n_slices': 32}, probes=['seg'], probe_steps=2,
+                      probe_batch_size=8, probe_lr=1e-3, val_every=1, cache_views=True, normalize=True, resume=True, seed=0, device='cpu',
+                      out_dir=str(tmp_path))
+    with pytest.raises(RunFolderError, match=r'different config \(steps: 2 -> 3\)'): probe_row('lemumo', cfg, ([], [], []))   # never reused
+    assert (tmp_path / 'lemumo' / 'checkpoints' / 'last.pt').read_bytes() == ckpt
 
 def test_mumo_table_names_an_unknown_row(tmp_path):
     r = jepa_lab('run', str(TABLE), *TINY, '-p', 'methods', "['lemumo', 'byol']", '--out', str(tmp_path))
     assert r.returncode == 1 and "unknown row(s) ['byol']" in r.stderr and 'rgb_lejepa_frozen' in r.stderr
 
-def test_mumo_analysis_trains_when_needed_and_draws_both_figures(tmp_path):
-    run_dir = tmp_path / 'run'
+def test_mumo_analysis_trains_its_own_run_or_only_reads_a_given_one(tmp_path):
+    "run_dir '' trains into --out/run and keeps its fitted probes in --out; a given finished run_dir is read and never written."
+    own, other = tmp_path / 'own', tmp_path / 'other'
     args = {'encoder': 'vit_nano', 'patch_size': 8, 'global_size': 32, 'local_size': 16, 'n_local': 2, 'probe_size': 32, 'proj_hidden': 64, 'n_slices': 32}
-    r = jepa_lab('run', str(ANALYSIS), '-p', 'run_dir', str(run_dir), '-p', 'steps', '2', '-p', 'batch_size', '8', '-p', 'n_train', '16',
-                 '-p', 'size', '32', '-p', 'method_args', repr(args), '-p', 'probe_steps', '2', '-p', 'probe_batch_size', '8',
-                 '-p', 'val_every', '1', '-p', 'n_val', '8', '-p', 'n_scenes', '2', '--out', str(tmp_path))
+    probe = ['-p', 'probe_steps', '2', '-p', 'probe_batch_size', '8', '-p', 'val_every', '1', '-p', 'n_train', '16', '-p', 'n_val', '8', '-p', 'n_scenes', '2']
+    r = jepa_lab('run', str(ANALYSIS), '-p', 'steps', '2', '-p', 'batch_size', '8', '-p', 'size', '32', '-p', 'method_args', repr(args),
+                 *probe, '--out', str(own))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert (run_dir / 'checkpoints' / 'last.pt').exists() and (run_dir / 'patch_probes.pt').exists()
-    assert {p.name for p in (run_dir / 'figures').iterdir()} >= {'fused_pca.png', 'probe_predictions.png'}
+    assert json.loads((own / 'run' / 'summary.json').read_text())['steps'] == 2 and (own / 'patch_probes.pt').exists()
+    assert {p.name for p in (own / 'figures').iterdir()} >= {'fused_pca.png', 'probe_predictions.png'}
+    state = lambda d: (d.stat().st_mtime_ns, sorted((p.relative_to(d), p.stat().st_mtime_ns) for p in d.rglob('*')))
+    before = state(own / 'run')
+    r = jepa_lab('run', str(ANALYSIS), '-p', 'run_dir', str(own / 'run'), *probe, '--out', str(other))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (other / 'patch_probes.pt').exists() and not (other / 'run').exists()
+    assert {p.name for p in (other / 'figures').iterdir()} >= {'fused_pca.png', 'probe_predictions.png'}
+    assert state(own / 'run') == before                                         # read only: nothing written, not even a lock

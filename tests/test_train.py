@@ -4,12 +4,13 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_config, timeless
-from jepa_lab.train import RunConfig, train, read_metrics, load_checkpoint
+from jepa_lab.train import RunConfig, train
+from jepa_lab.files import read_metrics, load_checkpoint, run_status
 
 def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     ref = train(tiny_config(tmp_path / 'ref', steps=40, ckpt_every=5))
     cfg = tiny_config(tmp_path / 'killed', steps=40, ckpt_every=5)
-    Path(tmp_path / 'cfg.json').write_text(json.dumps(__import__('dataclasses').asdict(cfg)))
+    Path(tmp_path / 'cfg.json').write_text(json.dumps(cfg.to_dict()))
     code = "import json,sys; from jepa_lab.train import RunConfig, train; train(RunConfig.from_dict(json.load(open(sys.argv[1]))))"
     p = subprocess.Popen([sys.executable, '-c', code, str(tmp_path / 'cfg.json')])
     ckpt = tmp_path / 'killed' / 'checkpoints' / 'last.pt'
@@ -18,7 +19,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     p.send_signal(signal.SIGKILL); p.wait()
     killed_at = load_checkpoint(ckpt)['step']
     assert 5 <= killed_at < 40, f"the run was not interrupted mid-way (checkpoint at step {killed_at})"
-    assert not (tmp_path / 'killed' / 'summary.json').exists()
+    assert run_status(tmp_path / 'killed') == 'interrupted'             # it said 'running', and nobody holds its lock
     summary = train(cfg)
     assert summary['status'] == 'finished' and summary['steps'] == 40
     assert timeless(read_metrics(tmp_path / 'killed')) == timeless(read_metrics(tmp_path / 'ref'))
@@ -28,8 +29,8 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_metrics(tmp_path):
 @pytest.mark.parametrize('kw, msg', [
     (dict(method='byol'), "unknown method 'byol'; known: av_finetune, av_jepa, "),
     (dict(method_args=dict(lamda=0.1)), "no parameter(s) ['lamda']"),
-    (dict(steps=0), "steps must be >= 1"),
-    (dict(precision='fp16'), "precision must be"),
+    (dict(steps=0), "RunConfig.steps must be >=1, got 0"),
+    (dict(precision='fp16'), "RunConfig.precision: expected one of 'auto', 'bf16', 'fp32', got 'fp16'"),
 ])
 def test_bad_config_is_named(tmp_path, kw, msg):
     with pytest.raises(ValueError, match=__import__('re').escape(msg)): RunConfig(**kw)

@@ -100,11 +100,33 @@ def resample(wave: Tensor, orig_sr: int, new_sr: int) -> Tensor:
     return y.reshape(*wave.shape[:-1], -1)
 
 # %% ../../nbs/data/02_audio.ipynb #881400fb
+_STREAMED = (0xFFFFFFFF, 0x7FFFF000)   # data sizes writers leave in a header they cannot go back to (a pipe): length unknown
+
+def _wav_data_bytes(path: Path) -> tuple[int, int, int] | None:
+    "Bytes of samples a RIFF/RF64 WAV header declares, bytes the file holds after it, and bytes per second; None for other files."
+    with open(path, 'rb') as f:
+        head, rate, big = f.read(12), 0, None
+        if head[:4] not in (b'RIFF', b'RF64', b'BW64') or head[8:12] != b'WAVE': return None
+        while len(h := f.read(8)) == 8:
+            cid, size = h[:4], int.from_bytes(h[4:], 'little')
+            if cid == b'data':
+                size = big if size == 0xFFFFFFFF and big is not None else size   # RF64: the real size is in ds64
+                return None if size in _STREAMED else (size, path.stat().st_size - f.tell(), rate)
+            body = f.read(min(size, 16)) if cid in (b'fmt ', b'ds64') else b''
+            if cid == b'fmt ' and len(body) >= 12: rate = int.from_bytes(body[8:12], 'little')
+            if cid == b'ds64' and len(body) >= 16: big = int.from_bytes(body[8:16], 'little')
+            f.seek(size + size % 2 - len(body), 1)
+
+
 def read_audio(path: str | Path, sample_rate: int = 16000, mono: bool = True) -> Tensor:
     "Float32 samples of the audio file at `path` resampled to `sample_rate`: (T,) mixed to mono, or (C, T) when `mono=False`."
     import soundfile as sf
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"read_audio: no audio file at {path}")
+    if (sizes := _wav_data_bytes(path)) and sizes[1] < sizes[0]:   # libsndfile would silently return what is there
+        (declared, held, rate), sec = sizes, lambda n: f" ({n / rate:.2f} s)" if rate else ''
+        raise ValueError(f"read_audio: {path} is truncated: its header declares {declared} bytes of samples{sec(declared)}, "
+                         f"the file holds {held}{sec(held)}")
     try: data, sr = sf.read(str(path), dtype='float32', always_2d=True)   # (T, C)
     except sf.SoundFileError as e: raise ValueError(f"read_audio: cannot decode {path} as audio ({e})") from e
     if not np.isfinite(data).all(): raise ValueError(f"read_audio: {path} has non-finite samples (NaN or inf)")

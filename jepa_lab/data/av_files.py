@@ -139,9 +139,10 @@ class AVClipIndex(Dataset):
     def __init__(self, files, labels, classes, source, multi_label=False, frames=None, img_size=None, sample_rate=16000,
                  min_duration=None, min_peak=MIN_PEAK, on_error='raise', probe=True):
         if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if not len(files): raise ValueError(f"{source} has no clips: an empty dataset would train on nothing")
         why = [_probe(f, min_duration) for f in files] if probe else [None] * len(files)
         self.skipped = [w for w in why if w]
-        if files and len(self.skipped) == len(files):
+        if len(self.skipped) == len(files):
             raise ValueError(f"none of the {len(files)} clips of {source} can be read; first: {why[0]}")
         if self.skipped:
             warnings.warn(f"skipped {len(self.skipped)} of {len(files)} clips of {source} that cannot be read: "
@@ -198,6 +199,8 @@ class AVClipFolder(AVClipIndex):
         class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
         if not class_dirs: raise ValueError(f"{root} has no class subfolders; expected {root}/<class>/<clip>.mp4")
         found = [(f, k) for k, d in enumerate(class_dirs) for f in sorted(d.iterdir()) if f.suffix.lower() in _CLIP_EXTS]
+        if not found: raise ValueError(f"{root} has no clips ({', '.join(_CLIP_EXTS)}) in any of its {len(class_dirs)} class "
+                                       f"subfolders; expected {root}/<class>/<clip>.mp4")
         super().__init__([f for f, _ in found], [k for _, k in found], [d.name for d in class_dirs], root, **kwargs)
         self.root = root
 
@@ -218,6 +221,7 @@ class AVClipCSV(AVClipIndex):
             if not {'path', 'labels'} <= set(reader.fieldnames or ()):
                 raise ValueError(f"{csv_path} must have the columns path,labels; found {reader.fieldnames}")
             rows = [(reader.line_num, r['path'], [s.strip() for s in (r['labels'] or '').split(';') if s.strip()]) for r in reader]
+        if not rows: raise ValueError(f"{csv_path} lists no clips; expected rows of path,labels after its header")
         for line, path, names in rows:
             if not path or not names: raise ValueError(f"{csv_path} line {line}: expected a path and at least one label")
         classes = _read_classes(classes) if classes is not None else sorted({n for *_, names in rows for n in names})

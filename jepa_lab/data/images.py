@@ -107,10 +107,21 @@ def shapes(split='train', n=None, seed=0, size=32, n_classes=8):
 _IMAGE_EXTS = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
 
 
+def _to_rgb(im):
+    "PIL image `im` as 8-bit RGB; 16-bit grey (modes I;16*, I) keeps its top 8 bits (PIL's own convert clips it to 255)."
+    if im.mode == 'I' or im.mode.startswith('I;16'):
+        a = np.asarray(im)
+        if a.size and not 0 <= a.min() <= a.max() <= 65535:
+            raise ValueError(f"mode {im.mode} pixels in [{a.min()}, {a.max()}] are not 16-bit; expected 8- or 16-bit images")
+        im = Image.fromarray((a.astype(np.uint32) >> 8).astype(np.uint8))
+    elif im.mode == 'F': raise ValueError("32-bit float pixels (mode F) have no fixed range; expected 8- or 16-bit images")
+    return im.convert('RGB')
+
+
 def _read_rgb(path, size=None):
     "Decode `path` as a uint8 (3,H,W) RGB tensor, resized and centre-cropped to `size` if given."
     try:
-        with Image.open(path) as im: x = TF.pil_to_tensor(im.convert('RGB'))
+        with Image.open(path) as im: x = TF.pil_to_tensor(_to_rgb(im))
     except (OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"cannot decode image file {path}: {e}") from e
     return TF.center_crop(TF.resize(x, size, antialias=True), size) if size else x

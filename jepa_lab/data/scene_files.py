@@ -12,6 +12,7 @@ import torch
 from pathlib import Path
 from torch.utils.data import Dataset
 from .core import register_dataset
+from .images import _to_rgb
 from .scenes import OBJECT_CLASSES, _to_torch, boxes_2d, footprint_mask, project
 
 # %% auto #0
@@ -76,8 +77,8 @@ def _read_array(json_path, spec, key):
     try:
         if path.suffix == '.npy': x = np.load(path)
         else:
-            with Image.open(path) as im: x = np.asarray(im.convert('RGB') if key == 'rgb' else im.convert('L') if im.mode in ('RGB', 'RGBA', 'P') else im)
-    except (OSError, ValueError) as e: raise _frame_error(json_path, f"cannot read {key} file {path.name}: {e}") from e
+            with Image.open(path) as im: x = np.asarray(_to_rgb(im) if key == 'rgb' else im.convert('L') if im.mode in ('RGB', 'RGBA', 'P') else im)
+    except (OSError, SyntaxError, ValueError, EOFError) as e: raise _frame_error(json_path, f"cannot read {key} file {path.name}: {e}") from e
     return x if key in ('rgb', 'seg') else x.astype(np.float32) / np.float32(spec.get('scale', 1.0))
 
 
@@ -147,13 +148,16 @@ class FlirPairs(Dataset):
     "FLIR RGB-thermal pairs: dict(rgb uint8 (3,H,W), thermal float32 (1,H,W) raw counts, objects: labels (N,), boxes2d (N,4))."
     def __init__(self, rgb_dir, thermal_dir, coco, pairs=None, size=None):
         self.rgb_dir, self.thermal_dir, self.size = Path(rgb_dir), Path(thermal_dir), size and tuple(size)
+        for d in (self.rgb_dir, self.thermal_dir):
+            if not d.is_dir(): raise FileNotFoundError(f"FLIR image folder {d} does not exist")
         data = json.loads(Path(coco).read_text())
+        if not data.get('images'): raise ValueError(f"{coco} lists no images; expected COCO 'images' naming thermal files in {self.thermal_dir}")
         cats = sorted(data['categories'], key=lambda c: c['id'])
         self.classes, index = [c['name'] for c in cats], {c['id']: k for k, c in enumerate(cats)}
         anns = {}
         for a in data.get('annotations', []): anns.setdefault(a['image_id'], []).append(a)
         if pairs: partner = {Path(t).name: Path(r).name for r, t in json.loads(Path(pairs).read_text()).items()}
-        else: partner = {p.stem: p.name for p in sorted(self.rgb_dir.iterdir(), reverse=True)} if self.rgb_dir.is_dir() else {}
+        else: partner = {p.stem: p.name for p in sorted(self.rgb_dir.iterdir(), reverse=True)}
         self.frames, self.unpaired, self.n_images = [], 0, len(data['images'])
         for im in data['images']:
             name = Path(im['file_name']).name
@@ -176,8 +180,8 @@ class FlirPairs(Dataset):
                 H, W = self.size or (t.height, t.width)
                 th = np.asarray(t.convert('L') if t.mode in ('RGB', 'RGBA', 'P') else t).astype(np.float32)
                 th = np.asarray(Image.fromarray(th).resize((W, H), Image.BILINEAR))[None]
-                image = np.asarray(r.convert('RGB').resize((W, H), Image.BILINEAR)).transpose(2, 0, 1)
-        except OSError as e: raise ValueError(f"{self.thermal_dir / thermal} or its RGB partner {self.rgb_dir / rgb}: cannot read: {e}") from e
+                image = np.asarray(_to_rgb(r).resize((W, H), Image.BILINEAR)).transpose(2, 0, 1)
+        except (OSError, SyntaxError, ValueError) as e: raise ValueError(f"{self.thermal_dir / thermal} or its RGB partner {self.rgb_dir / rgb}: cannot read: {e}") from e
         boxes = boxes * np.array([W / w, H / h] * 2, np.float32)
         return _to_torch(dict(rgb=np.ascontiguousarray(image), thermal=th.astype(np.float32), objects=dict(labels=labels, boxes2d=boxes)))
 

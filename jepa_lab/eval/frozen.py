@@ -16,7 +16,7 @@ from torch import Tensor
 from torch import nn
 from torch.utils.data import DataLoader
 from ..data.core import make_dataset
-from ..train.checkpoint import load_checkpoint
+from ..files import load_checkpoint, read_json
 from ..train.config import RunConfig
 from ..train.loop import build_method, resolve_device
 from ..core import eval_mode, to_device
@@ -45,6 +45,7 @@ def extract_features(method: Method, dataset, batch_size: int = 256, pool: str =
 # %% ../../nbs/eval/00_frozen.ipynb #6cfd7dce
 def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, C: float = 1.0, max_iter: int = 2000) -> float:
     "Top-1 test accuracy of a logistic-regression probe fit on frozen training features."
+    if (k := len(np.unique(np.asarray(train_y)))) < 2: raise ValueError(f"a linear probe needs at least 2 classes in its training labels, got {k}")
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     clf.fit(np.asarray(train_x, dtype=np.float64), np.asarray(train_y))
     return float(clf.score(np.asarray(test_x, dtype=np.float64), np.asarray(test_y)))
@@ -67,10 +68,14 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
 # %% ../../nbs/eval/00_frozen.ipynb #450f8d08
 def load_method(run_dir: str | Path, device='cpu'):
     "The method of a run folder with the weights of its last checkpoint, and its `RunConfig`."
-    import json
-    cfg = RunConfig.from_dict({**json.loads((Path(run_dir) / 'config.json').read_text()), 'progress': False})
+    cfg_path, ckpt = Path(run_dir) / 'config.json', Path(run_dir) / 'checkpoints' / 'last.pt'
+    try: cfg = RunConfig.from_dict({**read_json(cfg_path, 'run config'), 'progress': False})
+    except (TypeError, ValueError) as e: raise ValueError(f"{cfg_path}: {e}") from None
     m = build_method(cfg)
-    m.load_state_dict(load_checkpoint(Path(run_dir) / 'checkpoints' / 'last.pt')['method'])
+    try: m.load_state_dict(load_checkpoint(ckpt)['method'])
+    except RuntimeError as e:
+        if 'state_dict' not in str(e): raise
+        raise RuntimeError(f"{ckpt} does not fit the method {cfg_path} describes (was config.json edited?): {e}") from None
     return m.to(device), cfg
 
 # %% ../../nbs/eval/00_frozen.ipynb #2e4d6996

@@ -6,12 +6,14 @@ Docs: https://jepa-lab.github.io/jepa_lab/methods/av_jepa.html.md"""
 
 # %% ../../nbs/methods/02_av_jepa.ipynb #886e478d
 from __future__ import annotations
-import json
 import torch
 import torch.nn.functional as F
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import Literal
+from ..core import Config
+from ..files import load_checkpoint, read_json
 from torch import Tensor
 from torch import nn
 from .base import Features, Method, MethodOutput, method_config, register_method
@@ -41,6 +43,8 @@ class AVJEPAConfig(LeJEPAFamilyConfig):
     p_drop: float = 1.0
     r_vid: float = 0.5
     r_aud: float = 0.2
+    limits = dict(frames='>=1', img_size='>=1', tubelet='>=1', n_mels='>=1', mel_patch='>=1', crop_s='>0', sample_rate='>=1',
+                  p_drop='[0,1]', r_vid='[0,1)', r_aud='[0,1)')
     @classmethod
     def tiny(cls, **overrides):
         "A CPU preset for tests and examples: vit_nano on 2 s crops of 4 frames at 32 px, 32 mel bins."
@@ -101,17 +105,18 @@ class AVJEPA(LeJEPAMethod):
 TABLE4_RUN = dict(lr=2e-4, min_lr=1e-7, warmup_frac=0.05, weight_decay=0.05, grad_clip=1.0)   # seed 001 Table 4, as RunConfig fields
 
 @dataclass
-class AVFinetuneConfig:
+class AVFinetuneConfig(Config):
     "Fine-tuning a pretrained AV-JEPA backbone (seed 001 Table 4); `backbone` overrides the pretrained run's av_jepa args (or gives them)."
     pretrained: str = ''                # an av_jepa run folder; its last checkpoint initialises the backbone ('' = random init)
     backbone: dict = field(default_factory=dict)
     n_classes: int = 309                # VGGSound
-    head: str = 'linear'                # 'linear' (LayerNorm + linear on [CLS]) | 'attentive' (1 query, cross-attention)
+    head: Literal['linear', 'attentive'] = 'linear'   # LayerNorm + linear on [CLS] | 1 query, cross-attention
     head_heads: int = 12
     multi_label: bool = False
-    modality: str = 'av'                # inputs while training: 'av', 'a' (video zeroed) or 'v' (audio zeroed)
+    modality: Literal['av', 'a', 'v'] = 'av'          # inputs while training: both, audio (video zeroed), video (audio zeroed)
     backbone_lr_scale: float = 0.05
     label_smoothing: float = 0.1
+    limits = dict(n_classes='>=2', head_heads='>=1', backbone_lr_scale='>=0', label_smoothing='[0,1)')
     @classmethod
     def tiny(cls, **overrides):
         "A CPU preset for tests and examples: a random-init tiny AV-JEPA backbone, 8 classes (the embedded `av_clips`)."
@@ -128,12 +133,9 @@ def _pretrained(run_dir: str) -> tuple[dict, dict | None]:
     "The av_jepa args and method weights of run folder `run_dir` ({} and None for '')."
     if not run_dir: return {}, None
     d = Path(run_dir)
-    cfg_path, ckpt = d / 'config.json', d / 'checkpoints' / 'last.pt'
-    for p in (cfg_path, ckpt):
-        if not p.exists(): raise FileNotFoundError(f"pretrained run {d}: {p.name} is missing")
-    cfg = json.loads(cfg_path.read_text())
+    cfg = read_json(d / 'config.json', f"pretrained run's config")
     if cfg.get('method') != 'av_jepa': raise ValueError(f"pretrained run {d} trained '{cfg.get('method')}', not 'av_jepa'")
-    return cfg['method_args'], torch.load(ckpt, map_location='cpu', weights_only=True)['method']
+    return cfg['method_args'], load_checkpoint(d / 'checkpoints' / 'last.pt')['method']
 
 @register_method('av_finetune')
 class AVFinetune(Method):
@@ -141,9 +143,6 @@ class AVFinetune(Method):
     config_class, data, online_probes = AVFinetuneConfig, 'av_clips', False
     def __init__(self, cfg: AVFinetuneConfig):
         super().__init__(cfg)
-        for k, ok in dict(head=('linear', 'attentive'), modality=('av', 'a', 'v')).items():
-            if getattr(cfg, k) not in ok: raise ValueError(f"{k} must be one of {ok}, got '{getattr(cfg, k)}'")
-        if cfg.n_classes < 2: raise ValueError(f"n_classes must be >= 2, got {cfg.n_classes}")
         args, weights = _pretrained(cfg.pretrained)
         ssl = AVJEPA(method_config('av_jepa', **{**args, **cfg.backbone}))
         if weights is not None: ssl.load_state_dict(weights)

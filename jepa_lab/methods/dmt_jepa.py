@@ -9,33 +9,37 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from dataclasses import dataclass
+from typing import Literal, get_args
 from torch import Tensor
 from .base import register_method
 from .ijepa import IJEPA, IJEPAConfig
 from ..models.ema import frozen_copy
-from ..models.lat import HEAD_MODES, LocalAggregationHead, semantic_neighbours, window_neighbours
+from ..models.lat import HEAD_FORMS, HEAD_MODES, LocalAggregationHead, semantic_neighbours, window_neighbours
 
 # %% auto #0
-__all__ = ['AGGREGATIONS', 'TARGET_QUERIES', 'DMTJEPAConfig', 'DMTJEPA']
+__all__ = ['Aggregation', 'TargetQuery', 'TargetNorm', 'AGGREGATIONS', 'TARGET_QUERIES', 'TARGET_NORMS', 'HeadMode', 'HeadForm',
+           'DMTJEPAConfig', 'DMTJEPA']
 
 # %% ../../nbs/methods/06_dmt_jepa.ipynb #22a88f71
-AGGREGATIONS = ('cross_attn', 'avg', 'max')
-TARGET_QUERIES = ('patch', 'mean')
+Aggregation, TargetQuery, TargetNorm = Literal['cross_attn', 'avg', 'max'], Literal['patch', 'mean'], Literal['extra_ln', 'reference']
+AGGREGATIONS, TARGET_QUERIES, TARGET_NORMS = get_args(Aggregation), get_args(TargetQuery), get_args(TargetNorm)
+HeadMode, HeadForm = Literal[HEAD_MODES], Literal[HEAD_FORMS]
 
 @dataclass
 class DMTJEPAConfig(IJEPAConfig):
     "DMT-JEPA = I-JEPA's defaults + MSN (3×3 window, k = 4) and LAT (two class-attention heads, EMA target head); the switches are Tables 8, D.3, D.4, D.6."
     msn: bool = True
     lat: bool = True
-    aggregation: str = 'cross_attn'
-    context_head: str = 'cross_attn'
-    target_head: str = 'cross_attn'
+    aggregation: Aggregation = 'cross_attn'
+    context_head: HeadMode = 'cross_attn'
+    target_head: HeadMode = 'cross_attn'
     neighborhood: int | str = 3
     dense_pairs: int = 4
     head_depth: int = 2
     include_self: bool = False
-    head_form: str = 'eq4'              # 'eq4': the softmax aggregate of Eq. 4; 'cait': class-attention blocks (residual + MLP)
-    target_query: str = 'mean'          # x_{c_i} of Eq. 4: the image mean ('mean', as §3.3 defines it) or the target patch's own feature ('patch')
+    head_form: HeadForm = 'eq4'              # 'eq4': the softmax aggregate of Eq. 4; 'cait': class-attention blocks (residual + MLP)
+    target_query: TargetQuery = 'mean'          # x_{c_i} of Eq. 4: the image mean ('mean', as §3.3 defines it) or the target patch's own feature ('patch')
+    target_norm: TargetNorm = 'extra_ln'       # 'extra_ln': the head's LayerNorm + I-JEPA's non-affine layer norm; 'reference': the head's only (released code)
 
 # %% ../../nbs/methods/06_dmt_jepa.ipynb #67de758a
 @register_method('dmt_jepa')
@@ -44,10 +48,6 @@ class DMTJEPA(IJEPA):
     config_class = DMTJEPAConfig
     def __init__(self, cfg: DMTJEPAConfig):
         super().__init__(cfg)
-        if cfg.aggregation not in AGGREGATIONS: raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got '{cfg.aggregation}'")
-        if cfg.target_query not in TARGET_QUERIES: raise ValueError(f"target_query must be one of {TARGET_QUERIES}, got '{cfg.target_query}'")
-        for k in ('context_head', 'target_head'):
-            if getattr(cfg, k) not in HEAD_MODES: raise ValueError(f"{k} must be one of {HEAD_MODES}, got '{getattr(cfg, k)}'")
         self.register_buffer('neighbours', window_neighbours(self.grid, cfg.neighborhood), persistent=False)
         if not 1 <= cfg.dense_pairs <= self.neighbours.shape[1]:
             raise ValueError(f"dense_pairs={cfg.dense_pairs} must be in [1, {self.neighbours.shape[1]}], the neighbours of a "
@@ -65,7 +65,7 @@ class DMTJEPA(IJEPA):
         return torch.cat([at[..., None], idx], -1) if self.cfg.include_self else idx
 
     def targets(self, h: Tensor, tgt: Tensor) -> Tensor:
-        "Dense targets s^LAT (T, B, Kt, D) at the target patches, layer-normed."
+        "Dense targets s^LAT (T, B, Kt, D) at the target patches, layer-normed (with `target_norm='reference'`: by the head's LayerNorm only)."
         if self.pooling == 'none': return super().targets(h, tgt)
         (T, B, Kt), D = tgt.shape, h.shape[-1]
         at = tgt.transpose(0, 1).reshape(B, T * Kt)
@@ -73,6 +73,7 @@ class DMTJEPA(IJEPA):
         if self.pooling == 'cross_attn':
             query = h.gather(1, at[..., None].expand(-1, -1, D)) if self.cfg.target_query == 'patch' else None
             agg = self.target_head.aggregate(h, idx, query)
+            if self.cfg.target_norm == 'reference': return agg.float().view(B, T, Kt, D).transpose(0, 1)
         else:
             x = h.gather(1, idx.flatten(1)[..., None].expand(-1, -1, D)).view(*idx.shape, D)
             agg = x.mean(2) if self.pooling == 'avg' else x.amax(2)

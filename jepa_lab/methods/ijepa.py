@@ -11,6 +11,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from dataclasses import dataclass
+from typing import Literal
+from ..core import Config
 from torch import Tensor
 from torch import nn
 from ..losses.objectives import latent_loss
@@ -18,7 +20,7 @@ from ..core import tokens_to_map
 from .base import Features, Method, MethodOutput, register_method
 from ..models.ema import ema_momentum, ema_update, frozen_copy
 from ..models.ijepa import IJEPAPredictor, create_ijepa_encoder
-from ..views.masks import MultiBlockMasks
+from ..views.masks import MASK_MODES, MultiBlockMasks
 from ..views.multicrop import MultiCropViews, probe_view
 
 # %% auto #0
@@ -28,7 +30,7 @@ __all__ = ['IJEPA_RUN', 'IJEPAConfig', 'IJEPA']
 IJEPA_RUN = dict(lr=1e-3, min_lr=1e-6, warmup_frac=15 / 600, weight_decay=0.04, weight_decay_end=0.4, batch_size=2048, epochs=600)
 
 @dataclass
-class IJEPAConfig:
+class IJEPAConfig(Config):
     "I-JEPA / DMT-JEPA defaults (seed 004 Sec. 4.1, App. A.1): ViT-B/16 at 224, predictor 384 wide × 6 deep, EMA 0.996 → 1, 4 target blocks."
     encoder: str = 'vit_base'
     img_size: int = 224
@@ -43,9 +45,13 @@ class IJEPAConfig:
     context_scale: tuple[float, float] = (0.85, 1.0)
     min_keep: int = 10
     ema: tuple[float, float] = (0.996, 1.0)
-    loss: str = 'smooth_l1'                       # 'smooth_l1' (I-JEPA code) | 'l2' (Eq. 2)
+    loss: Literal['smooth_l1', 'l2'] = 'smooth_l1'   # I-JEPA's code | Eq. 2
     mask_seed: int = 0
     drop_path: float = 0.0
+    masks: Literal[MASK_MODES] = 'corrected'                       # 'corrected' | 'reference': I-JEPA's released sampler (views.masks)
+
+    limits = dict(img_size='>=1', patch_size='>=1', crop_scale='(0,1]', pred_dim='>=1', pred_depth='>=1', pred_heads='>=1', n_targets='>=1',
+                  target_scale='(0,1]', target_aspect='>0', context_scale='(0,1]', min_keep='>=0', ema='[0,1]', drop_path='[0,1)')
 
     @classmethod
     def tiny(cls, **overrides):
@@ -62,13 +68,12 @@ class IJEPA(Method):
     config_class = IJEPAConfig
     def __init__(self, cfg: IJEPAConfig):
         super().__init__(cfg)
-        if cfg.loss not in ('smooth_l1', 'l2'): raise ValueError(f"loss must be 'smooth_l1' or 'l2', got '{cfg.loss}'")
         self.encoder = create_ijepa_encoder(cfg.encoder, img_size=cfg.img_size, patch_size=cfg.patch_size, drop_path=cfg.drop_path)
         self.target_encoder = frozen_copy(self.encoder)
         self.grid = (self.encoder.grid, self.encoder.grid)
         self.predictor = IJEPAPredictor(self.encoder.embed_dim, self.grid, cfg.pred_dim, cfg.pred_depth, cfg.pred_heads or self.encoder.num_heads)
         self.masks = MultiBlockMasks(self.grid, cfg.n_targets, tuple(cfg.target_scale), tuple(cfg.target_aspect), tuple(cfg.context_scale),
-                                     min_keep=cfg.min_keep)
+                                     min_keep=cfg.min_keep, mode=cfg.masks)
 
     def train_transform(self):
         return MultiCropViews(1, 0, self.cfg.img_size, self.cfg.img_size, tuple(self.cfg.crop_scale), photometric=False)

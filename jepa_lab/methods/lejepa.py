@@ -10,6 +10,7 @@ import torch
 from dataclasses import dataclass
 from torch import Tensor
 from torch import nn
+from ..core import Config
 from ..losses.objectives import lejepa_loss
 from ..losses.sigreg import SIGReg
 from .base import Method, MethodOutput, register_method
@@ -22,7 +23,7 @@ __all__ = ['LeJEPAFamilyConfig', 'LeJEPAConfig', 'LeJEPAMethod', 'LeJEPA']
 
 # %% ../../nbs/methods/01_lejepa.ipynb #3686d7c3
 @dataclass
-class LeJEPAFamilyConfig:
+class LeJEPAFamilyConfig(Config):
     "What every LeJEPA-family method sets (seed 001 Table 5): encoder, views per sample, projector, λ, SIGReg slices."
     encoder: str = 'vit_small'
     n_global: int = 2
@@ -33,6 +34,8 @@ class LeJEPAFamilyConfig:
     lam: float = 0.05
     n_slices: int = 1024
     drop_path: float = 0.0
+    limits = dict(n_global='>=1', n_local='>=0', proj_hidden='>=1', proj_dim='>=1', proj_layers='>=1', lam='[0,1]', n_slices='>=1',
+                  drop_path='[0,1)')
 
 # %% ../../nbs/methods/01_lejepa.ipynb #9413b02f
 @dataclass
@@ -43,6 +46,7 @@ class LeJEPAConfig(LeJEPAFamilyConfig):
     local_size: int = 96
     global_scale: tuple[float, float] = (0.3, 1.0)
     local_scale: tuple[float, float] = (0.05, 0.3)
+    limits = dict(patch_size='>=1', global_size='>=1', local_size='>=1', global_scale='(0,1]', local_scale='(0,1]')
     @classmethod
     def tiny(cls, **overrides):
         "A CPU preset for tests and examples: vit_nano on 16 px crops."

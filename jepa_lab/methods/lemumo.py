@@ -8,6 +8,7 @@ Docs: https://jepa-lab.github.io/jepa_lab/methods/lemumo.html.md"""
 from __future__ import annotations
 import torch
 from dataclasses import dataclass
+from typing import Literal, get_args
 from torch import Tensor
 from ..losses.objectives import invariance_loss, sigreg_3pass, vicreg_loss
 from ..core import tokens_to_map
@@ -18,8 +19,8 @@ from ..views.multimodal import MultiModalViews
 from ..core import shape_of
 
 # %% auto #0
-__all__ = ['MUMO_RUN', 'LEMUMO_OBJECTIVES', 'MuMoConfig', 'mm_views', 'check_pair', 'view_pair', 'Readout', 'LeMuMoConfig',
-           'MuMoLeJEPA', 'LeMuMo']
+__all__ = ['MUMO_RUN', 'LeMuMoObjective', 'LEMUMO_OBJECTIVES', 'MuMoConfig', 'mm_views', 'check_pair', 'view_pair', 'Readout',
+           'LeMuMoConfig', 'MuMoLeJEPA', 'LeMuMo']
 
 # %% ../../nbs/methods/03_lemumo.ipynb #39792f55
 MUMO_RUN = dict(lr=1e-4, batch_size=64)     # seed 000 Sec. 2, shared training defaults, as RunConfig fields
@@ -31,9 +32,10 @@ class MuMoConfig(LeJEPAConfig):
     local_scale: tuple[float, float] = (0.05, 0.4)
     proj_dim: int = 16
     lam: float = 0.1
-    companion: str = 'depth'            # 'depth' (Waymo, nuScenes) | 'thermal' (FLIR)
+    companion: Literal['depth', 'thermal'] = 'depth'   # Waymo, nuScenes | FLIR
     depth_scale: float = 20.0           # metres per input unit: LiDAR depth enters the encoder near unit scale
     probe_size: int = 640
+    limits = dict(depth_scale='>0', probe_size='>=1')
 
     @classmethod
     def tiny(cls, **overrides):
@@ -97,13 +99,14 @@ class Readout:
         return self.features({'rgb': rgb, self.cfg.companion: companion}).patches
 
 # %% ../../nbs/methods/03_lemumo.ipynb #367a3edb
-LEMUMO_OBJECTIVES = ('sigreg', 'vicreg', 'sigreg_3pass')
+LeMuMoObjective = Literal['sigreg', 'vicreg', 'sigreg_3pass']
+LEMUMO_OBJECTIVES = get_args(LeMuMoObjective)
 
 @dataclass
 class LeMuMoConfig(MuMoConfig):
     "Le MuMo JEPA (seed 000 Sec. 2 and 'Fusion-token ablations'): routing and objective select the ablation rows."
-    routing: str = 'pruned'             # 'pruned' | 'persistent' | 'full'
-    objective: str = 'sigreg'           # 'sigreg' | 'vicreg' | 'sigreg_3pass'
+    routing: Literal['pruned', 'persistent', 'full'] = 'pruned'
+    objective: LeMuMoObjective = 'sigreg'
 
 # %% ../../nbs/methods/03_lemumo.ipynb #d8d49a21
 class MuMoLeJEPA(Readout, LeJEPAMethod):
@@ -136,7 +139,6 @@ class LeMuMo(MuMoLeJEPA):
     "Le MuMo JEPA: fusion-token encoder over [CLS, fusion, RGB, companion], LeJEPA / VICReg / 3-pass SIGReg on the fused [CLS]."
     config_class = LeMuMoConfig
     def __init__(self, cfg: LeMuMoConfig):
-        if cfg.objective not in LEMUMO_OBJECTIVES: raise ValueError(f"objective must be one of {LEMUMO_OBJECTIVES}, got {cfg.objective!r}")
         super().__init__(cfg, create_fusion_encoder(cfg.encoder, cfg.routing, img_size=cfg.global_size, patch_size=cfg.patch_size,
                                                     companion_chans=1, drop_path=cfg.drop_path))
 

@@ -13,6 +13,7 @@ from timm.models.vision_transformer import init_weights_vit_timm
 from torch import Tensor
 from torch import nn
 from .vit import Transformer, VIT_PRESETS
+from ..core import check_dtype
 
 # %% auto #0
 __all__ = ['TubeletEmbed', 'MelPatchEmbed', 'ModalityEmbedding', 'EarlyFusionEncoder', 'DualEncoder', 'create_av_encoder',
@@ -35,7 +36,7 @@ class TubeletEmbed(nn.Module):
     def forward(self, video: Tensor) -> Tensor:
         if video.ndim != 5 or tuple(video.shape[1:]) != self.input_shape:
             raise ValueError(f"expected video (B, {', '.join(map(str, self.input_shape))}), got {tuple(video.shape)}")
-        x = self.proj(video).flatten(3).transpose(1, 3).transpose(1, 2)   # (B, T', H'W', D)
+        x = self.proj(check_dtype(video, self.pos_space, 'video')).flatten(3).transpose(1, 3).transpose(1, 2)   # (B, T', H'W', D)
         return (x + self.pos_space + self.pos_time).flatten(1, 2)
 
 # %% ../../nbs/models/01_av.ipynb #5d2663c7
@@ -53,7 +54,7 @@ class MelPatchEmbed(nn.Module):
     def forward(self, mel: Tensor) -> Tensor:
         if mel.ndim != 4 or tuple(mel.shape[1:]) != self.input_shape:
             raise ValueError(f"expected log-mel (B, {', '.join(map(str, self.input_shape))}), got {tuple(mel.shape)}")
-        x = self.proj(mel).permute(0, 2, 3, 1)                              # (B, F', T', D)
+        x = self.proj(check_dtype(mel, self.pos_freq, 'log-mel')).permute(0, 2, 3, 1)                              # (B, F', T', D)
         return (x + self.pos_freq + self.pos_time).flatten(1, 2)
 
 # %% ../../nbs/models/01_av.ipynb #1c159aba

@@ -13,6 +13,7 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import Tensor
 from torch import nn
+from ..core import check_dtype
 from .av import ModalityEmbedding
 from .vit import VIT_PRESETS, ViTEncoder
 
@@ -92,7 +93,7 @@ class FusionTokenEncoder(ViTEncoder):
     def sequence(self, rgb: Tensor, companion: Tensor) -> Tensor:
         "The input sequence [CLS, fusion×N, RGB×N, companion×N], (B, 1 + 3N, D), with positions and modality embeddings."
         self.check_inputs(rgb, companion)
-        r, c = self.patch_embed(rgb), self.companion_embed(companion)          # (B, h, w, D)
+        r, c = self.patch_embed(check_dtype(rgb, self.pos_embed, 'rgb')), self.companion_embed(check_dtype(companion, self.pos_embed, 'companion'))          # (B, h, w, D)
         h, w = r.shape[1:3]
         pos = self.pos_embed_for(h, w)
         fus = self.fusion_tokens if (h, w) == (self.grid, self.grid) else F.interpolate(

@@ -13,6 +13,7 @@ from torch import Tensor
 from torch import nn
 from .av import ModalityEmbedding
 from .vit import Transformer, ViTEncoder
+from ..core import check_dtype
 
 # %% auto #0
 __all__ = ['MultiMAEEncoder', 'MultiMAEDecoder']
@@ -27,7 +28,7 @@ class MultiMAEEncoder(ViTEncoder):
 
     def tokens(self, rgb: Tensor, companion: Tensor) -> Tensor:
         "[RGB×N, companion×N] with positions and modality embeddings."
-        c = self.companion_embed(companion)
+        c = self.companion_embed(check_dtype(companion, self.pos_embed, 'companion'))
         c = (c + self.pos_embed_for(*c.shape[1:3])).flatten(1, 2)
         return torch.cat([self.modality(self.patch_tokens(rgb), 0), self.modality(c, 1)], 1)
 

@@ -15,6 +15,7 @@ from timm.models.vision_transformer import Block
 from timm.models.vision_transformer import init_weights_vit_timm
 from torch import Tensor
 from torch import nn
+from ..core import check_dtype
 
 # %% auto #0
 __all__ = ['VIT_PRESETS', 'Attention', 'Transformer', 'ViTEncoder', 'create_encoder']
@@ -99,7 +100,7 @@ class ViTEncoder(Transformer):
         "Patch tokens with positions, (B, N, D), row-major over the patch grid."
         if x.ndim != 4 or x.shape[1] != self.in_chans or x.shape[-1] % self.patch_size or x.shape[-2] % self.patch_size:
             raise ValueError(f"expected images (B, {self.in_chans}, H, W) with H, W multiples of {self.patch_size}, got {tuple(x.shape)}")
-        t = self.patch_embed(x)
+        t = self.patch_embed(check_dtype(x, self.pos_embed, 'images'))
         return (t + self.pos_embed_for(*t.shape[1:3])).flatten(1, 2)
 
     def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:

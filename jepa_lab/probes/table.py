@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from ..data.scenes import DrivingScenes, collate_scenes
 from ..methods import method_config, mm_views
-from ..train import RunConfig, train, build_method, resolve_device, save_atomic, write_json, read_metrics, compute_table
+from ..train import RunConfig, train, build_method, resolve_device, compute_table
+from ..files import save_atomic, write_json, read_metrics
 from ..eval.frozen import load_method
 from .base import feature_fn
 from .stage import build_patch_probe, fit_patch_probes
@@ -57,7 +58,7 @@ class TableConfig:
     val_every: int
     cache_views: bool      # render the probe splits' clean views once (the same batches, kept in memory)
     normalize: bool        # standardize each channel of the frozen features on the training split before the probes
-    resume: bool           # probe a row's finished (or interrupted) SSL run in out_dir/<row> if its config matches
+    resume: bool           # probe a row's finished (or resume its interrupted) SSL run in out_dir/<row>; one with another config fails
     seed: int
     device: str
     out_dir: str

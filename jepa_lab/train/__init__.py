@@ -1,4 +1,4 @@
-"""Training: the run config, the one training loop, run folders and checkpoints, compute profiling.
+"""Training: the run config, the one training loop, compute profiling (run folders and checkpoints are `jepa_lab.files`).
 
 Docs: https://jepa-lab.github.io/jepa_lab/train/index.html.md"""
 
@@ -9,8 +9,7 @@ __all__ = []
 
 # %% ../../nbs/train/index.ipynb #b793f7f9
 from .config import *
-from .checkpoint import *
 from .loop import *
 from .profile import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('config', 'checkpoint', 'loop', 'profile') for n in _import(f'jepa_lab.train.{_m}').__all__]
+__all__ = [n for _m in ('config', 'loop', 'profile') for n in _import(f'jepa_lab.train.{_m}').__all__]

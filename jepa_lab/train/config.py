@@ -10,6 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Literal
+from ..core import Config
 from ..methods.base import method_config
 
 # %% auto #0
@@ -17,8 +19,8 @@ __all__ = ['RunConfig', 'cosine', 'lr_at', 'wd_at']
 
 # %% ../../nbs/train/00_config.ipynb #238dedc3
 @dataclass
-class RunConfig:
-    "Everything that defines a pretraining run; saved as config.json in the run folder."
+class RunConfig(Config):
+    "Everything that defines a pretraining run; saved as config.json in the run folder, from which `from_dict` rebuilds it exactly."
     method: str = 'lejepa'
     method_args: dict = field(default_factory=dict)
     dataset: str = 'shapes'
@@ -41,22 +43,18 @@ class RunConfig:
     ckpt_every: int = 100
     num_workers: int = 0
     device: str = 'auto'               # 'auto' | 'cpu' | 'cuda'
-    precision: str = 'auto'            # 'auto' (bf16 on GPU, fp32 on CPU) | 'bf16' | 'fp32'
+    precision: Literal['auto', 'bf16', 'fp32'] = 'auto'   # 'auto': bf16 on GPU, fp32 on CPU
     resume: bool = True
     progress: bool = True
 
-    def __post_init__(self):
-        method_config(self.method, **self.method_args)
-        for k in ('steps', 'batch_size', 'log_every', 'ckpt_every'):
-            if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
-        if self.precision not in ('auto', 'bf16', 'fp32'): raise ValueError(f"precision must be auto, bf16 or fp32, got '{self.precision}'")
+    limits = dict(steps='>=1', epochs='>0', batch_size='>=1', lr='>0', min_lr='>=0', warmup_frac='[0,1)', weight_decay='>=0',
+                  weight_decay_end='>=0', betas='[0,1)', grad_clip='>0', probe_lr='>0', label_smoothing='[0,1)', seed='>=0',
+                  log_every='>=1', ckpt_every='>=1', num_workers='>=0')
 
-    @classmethod
-    def from_dict(cls, d: dict) -> RunConfig:
-        "A config from a dict (e.g. config.json); unknown keys fail with the valid ones."
-        valid = [f.name for f in dataclasses.fields(cls)]
-        if bad := sorted(set(d) - set(valid)): raise ValueError(f"RunConfig has no field(s) {bad}; valid: {', '.join(valid)}")
-        return cls(**d)
+    def __post_init__(self):
+        super().__post_init__()
+        mc = method_config(self.method, **self.method_args)            # checks the method's own fields, and types them
+        self.method_args = {k: getattr(mc, k) for k in self.method_args}
 
 # %% ../../nbs/train/00_config.ipynb #4a98189d
 def cosine(step: int, total: int, start: float, end: float) -> float:

@@ -6,11 +6,12 @@ Docs: https://jepa-lab.github.io/jepa_lab/train/loop.html.md"""
 
 # %% ../../nbs/train/02_loop.ipynb #dc699a1b
 from __future__ import annotations
-import dataclasses
+import contextlib
 import json
 import math
 import os
 import random
+import socket
 import time
 import torch
 import torch.distributed as dist
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 from ..data.core import make_dataset
 from ..methods.base import Method, create_method
 from ..models.heads import AttentiveProbe, LinearProbe
-from .checkpoint import load_checkpoint, save_atomic, write_json
+from ..files import RunFolderError, RunLock, append_jsonl, load_checkpoint, read_json, remove_stale_temps, save_atomic, truncate_metrics, write_json
 from .config import RunConfig, lr_at, wd_at
 from ..views.multicrop import ViewDataset
 from ..core import to_device
@@ -126,43 +127,76 @@ def _set_rng_state(s: dict, device):
 
 _RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'device', 'out_dir')  # may change across a resume
 
-def _truncate_metrics(path: Path, step: int):
-    if path.exists():
-        rows = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
-        path.write_text(''.join(r + '\n' for r in rows))
+def _recipe(cfg: dict) -> dict:
+    "What a resume must keep equal, in JSON's terms (tuples as lists)."
+    return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in _RESUMABLE}, default=str))
+
+def _config_diff(old: dict, new: dict) -> str:
+    "The fields where two configs' recipes differ, as 'name: old -> new'."
+    a, b = _recipe(old), _recipe(new)
+    return ', '.join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+def _mark(path: Path, summary: dict):
+    "Record a stopped run's status; best effort, as the disk may be what stopped it."
+    try: write_json(summary, path)
+    except OSError: pass
+
+def _finished(cfg: RunConfig, ck: dict, prior: dict, path: Path, rank: int) -> dict:
+    "A finished run's stored summary; rewritten from its final checkpoint when a kill came before summary.json."
+    if prior.get('status') == 'finished': summary = prior
+    else:
+        summary = ck.get('summary') or dict(status='finished', steps=ck['step'], final={}, emb_std_per_dim=None)
+        if rank == 0: write_json(summary, path)
+    if cfg.progress and rank == 0: print(f"{cfg.out_dir}: already finished ({ck['step']} steps); its stored summary is returned")
+    return summary
 
 # %% ../../nbs/train/02_loop.ipynb #847b2f64
 def train(cfg: RunConfig, method: Method | None = None) -> dict:
-    "Pretrain `cfg.method` (or the given `method`, built from `cfg`) on `cfg.dataset`; writes the run folder `cfg.out_dir`, returns the summary."
+    "Pretrain `cfg.method` (or the given `method`, built from `cfg`) on `cfg.dataset` into the run folder `cfg.out_dir` (held locked); the summary."
     rank, world = init_distributed()
+    with RunLock(cfg.out_dir) if rank == 0 else contextlib.nullcontext():
+        return _train(cfg, method, rank, world)
+
+def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict:
     device = resolve_device(cfg.device)
     bf16 = cfg.precision == 'bf16' or (cfg.precision == 'auto' and device.type == 'cuda')
     out = Path(cfg.out_dir)
-    ckpt_path, metrics_path = out / 'checkpoints' / 'last.pt', out / 'metrics.jsonl'
+    ckpt_path, metrics_path, summary_path = out / 'checkpoints' / 'last.pt', out / 'metrics.jsonl', out / 'summary.json'
 
+    if rank == 0: remove_stale_temps(out, ckpt_path.parent)            # what killed writers left; we hold the folder
     data = make_dataset(cfg.dataset, split='train', **cfg.dataset_args)
+    steps = total_steps(cfg, len(data))
+    prior = read_json(summary_path, 'run summary') if summary_path.exists() else {}
+    ck = load_checkpoint(ckpt_path, map_location=device) if cfg.resume and ckpt_path.exists() else None
+    if ck is not None:
+        if diff := _config_diff(ck['config'], cfg.to_dict()):
+            raise RunFolderError(f"{out} holds a run with a different config ({diff}): use another out_dir, or resume=False "
+                                 "(jepa-lab run: --force) to start it over")
+        if ck['step'] >= steps: return _finished(cfg, ck, prior, summary_path, rank)
+    if cfg.resume and prior.get('status') == 'diverged':
+        raise RunFolderError(f"{out} diverged at step {prior['step']} ({prior['error']}) and resuming would repeat it: "
+                             "use another out_dir, or resume=False (jepa-lab run: --force) to start it over")
+
     method = (method or build_method(cfg)).to(device)
+    if method.online_probes and len(data.classes) < 2:
+        raise ValueError(f"dataset '{cfg.dataset}' has {len(data.classes)} class(es); the online probes need at least 2")
     probes = OnlineProbes(method.encoder.embed_dim, len(data.classes), method.encoder.num_heads, cfg.label_smoothing).to(device) \
              if method.online_probes else nn.Module()
     opt = torch.optim.AdamW(param_groups(method), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     probe_opt = torch.optim.AdamW(probes.parameters(), lr=cfg.probe_lr, weight_decay=0.0) if method.online_probes else None
-    steps = total_steps(cfg, len(data))
 
     start = 0
-    if cfg.resume and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path, map_location=device)
-        if {k: v for k, v in ck['config'].items() if k not in _RESUMABLE} != _as_dict(cfg, ignore=_RESUMABLE):   # older checkpoints may keep more fields
-            raise ValueError(f"{ckpt_path} was written by a run with a different config; use another out_dir or resume=False")
+    if ck is not None:
         method.load_state_dict(ck['method']); probes.load_state_dict(ck['probes'])
         opt.load_state_dict(ck['opt'])
         if probe_opt: probe_opt.load_state_dict(ck['probe_opt'])
         _set_rng_state(ck['rng'], device)
         start = ck['step']
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(dataclasses.asdict(cfg), out / 'config.json')
-        if start: _truncate_metrics(metrics_path, start)
-        elif metrics_path.exists(): metrics_path.unlink()
+        write_json(cfg.to_dict(), out / 'config.json')
+        if start: truncate_metrics(out, start)
+        else: metrics_path.unlink(missing_ok=True); ckpt_path.unlink(missing_ok=True)   # a fresh start leaves nothing of an old run
+        write_json(dict(status='running', step=start, pid=os.getpid(), host=socket.gethostname()), summary_path)
 
     model = nn.parallel.DistributedDataParallel(method) if world > 1 else method
     probe_model = nn.parallel.DistributedDataParallel(probes) if world > 1 and probe_opt else probes
@@ -170,58 +204,61 @@ def train(cfg: RunConfig, method: Method | None = None) -> dict:
     loader = DataLoader(ViewDataset(data, method.train_transform()), batch_sampler=sampler, num_workers=cfg.num_workers,
                         pin_memory=device.type == 'cuda', persistent_workers=False)
 
-    def checkpoint(step):
+    def checkpoint(step, summary=None):
         if rank == 0:
-            save_atomic(dict(step=step, config=_as_dict(cfg, ignore=_RESUMABLE),
-                             method=method.state_dict(), probes=probes.state_dict(), opt=opt.state_dict(),
-                             probe_opt=probe_opt and probe_opt.state_dict(), rng=_rng_state(device)), ckpt_path)
+            save_atomic(dict(step=step, config=_recipe(cfg.to_dict()), method=method.state_dict(), probes=probes.state_dict(),
+                             opt=opt.state_dict(), probe_opt=probe_opt and probe_opt.state_dict(), rng=_rng_state(device),
+                             summary=summary), ckpt_path)
+
+    def mark(status, **info):
+        if rank == 0: _mark(summary_path, dict(status=status, **info, last_checkpoint=str(ckpt_path) if ckpt_path.exists() else None))
 
     step, last, t0 = start, {}, time.perf_counter()
     bar = tqdm(total=steps, initial=start, disable=not cfg.progress or rank != 0, desc=cfg.method)
-    for views, labels in loader:
-        views = to_device(views, device)
-        labels = labels.to(device, non_blocking=True)
-        lr, wd = lr_at(step, cfg, steps), wd_at(step, cfg, steps)
-        for g in opt.param_groups: g['lr'], g['weight_decay'] = lr * g['lr_scale'], (wd if g['apply_wd'] else 0.0)
-        try:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                res = model(views, step)
-            loss = res.loss.float()
-            if not torch.isfinite(loss): raise FloatingPointError(f"loss is {loss.item()}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
-            if not torch.isfinite(gnorm): raise FloatingPointError(f"gradient norm is {gnorm.item()}")
-        except FloatingPointError as e:
-            if rank == 0: write_json(dict(status='diverged', step=step, error=str(e), last_checkpoint=str(ckpt_path) if ckpt_path.exists() else None), out / 'summary.json')
-            raise NonFiniteLossError(f"training stopped at step {step}: {e}; the last good checkpoint is kept at "
-                                     f"{ckpt_path if ckpt_path.exists() else '(none written yet)'}") from e
-        opt.step()
-        pm = {}
-        if probe_opt:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                pm = probe_model(res.tokens, labels)
-            probe_opt.zero_grad(set_to_none=True)
-            pm['probe_loss'].backward()
-            probe_opt.step()
-        method.on_step_end(step, steps)
-        step += 1
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == steps:
-            std = _embedding_std(res.embeddings)
-            last = dict(step=step, loss=loss.item(), **{k: v.item() for k, v in res.terms.items()}, lr=lr, wd=wd,
-                        grad_norm=gnorm.item(), emb_std=std.mean().item(), **{k: v.item() for k, v in pm.items()},
-                        sec_per_step=(time.perf_counter() - t0) / cfg.log_every)
-            t0 = time.perf_counter()
-            bar.set_postfix(loss=f"{last['loss']:.4f}", std=f"{last['emb_std']:.3f}")
-            if rank == 0:
-                with open(metrics_path, 'a') as f: f.write(json.dumps(last) + '\n')
-        if step % cfg.ckpt_every == 0 or step == steps: checkpoint(step)
-    bar.close()
-    summary = dict(status='finished', steps=step, final=last,
-                   emb_std_per_dim=_embedding_std(res.embeddings).tolist() if step > start else None)
-    if rank == 0: write_json(summary, out / 'summary.json')
+    try:
+        for views, labels in loader:
+            views = to_device(views, device)
+            labels = labels.to(device, non_blocking=True)
+            lr, wd = lr_at(step, cfg, steps), wd_at(step, cfg, steps)
+            for g in opt.param_groups: g['lr'], g['weight_decay'] = lr * g['lr_scale'], (wd if g['apply_wd'] else 0.0)
+            try:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    res = model(views, step)
+                loss = res.loss.float()
+                if not torch.isfinite(loss): raise FloatingPointError(f"loss is {loss.item()}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                gnorm = nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
+                if not torch.isfinite(gnorm): raise FloatingPointError(f"gradient norm is {gnorm.item()}")
+            except FloatingPointError as e:
+                mark('diverged', step=step, error=str(e))
+                raise NonFiniteLossError(f"training stopped at step {step}: {e}; the last good checkpoint is kept at "
+                                         f"{ckpt_path if ckpt_path.exists() else '(none written yet)'}") from e
+            opt.step()
+            pm = {}
+            if probe_opt:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    pm = probe_model(res.tokens, labels)
+                probe_opt.zero_grad(set_to_none=True)
+                pm['probe_loss'].backward()
+                probe_opt.step()
+            method.on_step_end(step, steps)
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == steps:
+                std = _embedding_std(res.embeddings)
+                last = dict(step=step, loss=loss.item(), **{k: v.item() for k, v in res.terms.items()}, lr=lr, wd=wd,
+                            grad_norm=gnorm.item(), emb_std=std.mean().item(), **{k: v.item() for k, v in pm.items()},
+                            sec_per_step=(time.perf_counter() - t0) / cfg.log_every)
+                t0 = time.perf_counter()
+                bar.set_postfix(loss=f"{last['loss']:.4f}", std=f"{last['emb_std']:.3f}")
+                if rank == 0: append_jsonl(last, metrics_path)
+            summary = dict(status='finished', steps=step, final=last, emb_std_per_dim=_embedding_std(res.embeddings).tolist()) if step == steps else None
+            if step % cfg.ckpt_every == 0 or summary: checkpoint(step, summary)   # the final checkpoint carries the summary
+    except NonFiniteLossError: raise
+    except BaseException as e:
+        mark('interrupted', step=step, error=f"{type(e).__name__}: {e}")
+        raise
+    finally: bar.close()
+    if rank == 0: write_json(summary, summary_path)
     return summary
-
-def _as_dict(cfg: RunConfig, ignore=()) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items() if k not in ignore}

@@ -7,49 +7,73 @@ Docs: https://jepa-lab.github.io/jepa_lab/views/masks.html.md"""
 # %% ../../nbs/views/01_masks.ipynb #4c4e7080
 from __future__ import annotations
 import math
+from collections import Counter
 import torch
 
 # %% auto #0
-__all__ = ['MultiBlockMasks', 'MaskCollator']
+__all__ = ['MASK_MODES', 'MultiBlockMasks', 'MaskCollator', 'mask_stats']
 
 # %% ../../nbs/views/01_masks.ipynb #dc2ee967
+MASK_MODES = ('corrected', 'reference')
+
 class MultiBlockMasks:
-    "I-JEPA multi-block masks on an (H, W) patch grid: context indices (B, Kc) and target indices (n_targets, B, Kt), sorted."
+    """I-JEPA multi-block masks on an (H, W) patch grid: context indices (B, Kc) and target indices (n_targets, B, Kt), sorted.
+    `mode='reference'` samples as I-JEPA's released `MaskCollator` (src/masks/multiblock.py); 'corrected' (the default) is ours."""
     def __init__(self, grid: tuple[int, int], n_targets: int = 4, target_scale=(0.15, 0.2), target_aspect=(0.75, 1.5),
-                 context_scale=(0.85, 1.0), context_aspect=(1.0, 1.0), min_keep: int = 10, max_tries: int = 50):
+                 context_scale=(0.85, 1.0), context_aspect=(1.0, 1.0), min_keep: int = 10, max_tries: int = 50, mode: str = 'corrected'):
+        if mode not in MASK_MODES: raise ValueError(f"mask mode must be one of {MASK_MODES}, got '{mode}'")
         self.H, self.W = grid
-        self.n_targets, self.min_keep, self.max_tries = n_targets, min_keep, max_tries
+        self.n_targets, self.min_keep, self.max_tries, self.mode = n_targets, min_keep, max_tries, mode
         self.target_scale, self.target_aspect = target_scale, target_aspect
         self.context_scale, self.context_aspect = context_scale, context_aspect
-        h, w = self.block_size(target_scale[0], target_aspect[1])
-        if h * w < min_keep:
-            raise ValueError(f"the smallest target block ({h}x{w} patches on a {self.H}x{self.W} grid) is below min_keep={min_keep}")
+        us = [(u, u) for u in torch.linspace(0, 1, 1001).tolist()] if mode == 'reference' else [(0, 1)]   # the smallest reachable target
+        h, w = min((self.size_at(u, target_scale, target_aspect) for u in us), key=lambda s: s[0] * s[1])
+        if h * w < min_keep + (mode == 'reference'):          # the reference keeps a block only above min_keep: below, it loops forever
+            raise ValueError(f"the smallest target block ({h}x{w} patches on a {self.H}x{self.W} grid) is below min_keep={min_keep}"
+                             + (" + 1 (mode='reference')" if mode == 'reference' else ''))
 
     def block_size(self, scale: float, aspect: float) -> tuple[int, int]:
         "Block height and width (patches) for a fraction `scale` of the grid at aspect ratio `aspect` (h / w)."
-        area = scale * self.H * self.W
-        h, w = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
-        return max(1, min(h, self.H - 1)), max(1, min(w, self.W - 1))
+        ref = self.mode == 'reference'
+        area = int(self.H * self.W * scale) if ref else scale * self.H * self.W        # the reference truncates the area first
+        h, w = min(round(math.sqrt(area * aspect)), self.H - 1), min(round(math.sqrt(area / aspect)), self.W - 1)
+        return (h, w) if ref else (max(1, h), max(1, w))
 
-    def _draw_size(self, g, scale, aspect):
-        u = torch.rand(2, generator=g).tolist()
+    def size_at(self, u: tuple[float, float], scale, aspect) -> tuple[int, int]:
+        "The block size at uniforms u = (u_scale, u_aspect) in [0, 1] of the `scale` and `aspect` ranges."
         return self.block_size(scale[0] + u[0] * (scale[1] - scale[0]), aspect[0] + u[1] * (aspect[1] - aspect[0]))
 
+    def _draw_size(self, g, scale, aspect):
+        u = torch.rand(2, generator=g).tolist() if self.mode == 'corrected' else torch.rand(1, generator=g).tolist() * 2
+        return self.size_at(u, scale, aspect)
+
     def _place(self, g, h, w) -> torch.Tensor:
-        "A boolean (H, W) mask with one h x w block at a uniformly random position."
-        top, left = (int(torch.randint(0, n - s + 1, (1,), generator=g)) for n, s in ((self.H, h), (self.W, w)))
+        "A boolean (H, W) mask with one h x w block at a random position (reference: never touching the last row or column)."
+        end = int(self.mode == 'corrected')                   # the reference draws randint(0, H - h): its upper bound is exclusive
+        top, left = (int(torch.randint(0, n - s + end, (1,), generator=g)) for n, s in ((self.H, h), (self.W, w)))
         m = torch.zeros(self.H, self.W, dtype=torch.bool)
         m[top:top + h, left:left + w] = True
         return m
 
     def sample(self, g: torch.Generator, t_size, c_size) -> tuple[torch.Tensor, list[torch.Tensor]]:
         "One image's context (H·W,) bool mask and its target masks, redrawn until the context keeps `min_keep` patches."
+        if self.mode == 'reference': return self._sample_reference(g, t_size, c_size)
         for _ in range(self.max_tries):
             targets = [self._place(g, *t_size) for _ in range(self.n_targets)]
             context = self._place(g, *c_size) & ~torch.stack(targets).any(0)
             if context.sum() >= self.min_keep: return context.flatten(), [t.flatten() for t in targets]
         raise ValueError(f"no placement in {self.max_tries} tries left min_keep={self.min_keep} context patches on the {self.H}x{self.W} "
                          f"grid with {self.n_targets} targets of {t_size[0]}x{t_size[1]}: lower min_keep, n_targets or target_scale")
+
+    def _sample_reference(self, g, t_size, c_size):
+        "I-JEPA's rule: targets placed once; the context block redrawn until more than `min_keep` of its patches miss the targets, the last target ignored after 20 failures, the last two after 40, ..."
+        targets = [self._place(g, *t_size) for _ in range(self.n_targets)]
+        for dropped in range(self.n_targets + 1):
+            free = ~torch.stack([torch.zeros(self.H, self.W, dtype=torch.bool), *targets[:self.n_targets - dropped]]).any(0)
+            for _ in range(20):
+                context = self._place(g, *c_size) & free
+                if context.sum() > self.min_keep: return context.flatten(), [t.flatten() for t in targets]
+        raise ValueError(f"a {c_size[0]}x{c_size[1]} context block cannot keep more than min_keep={self.min_keep} patches")
 
     def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "Context (B, Kc) and target (n_targets, B, Kt) patch indices for a batch; block sizes are shared by the batch."
@@ -71,3 +95,22 @@ class MaskCollator:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.calls)
         self.calls += 1
         return torch.utils.data.default_collate(batch), *self.masks(len(batch), g)
+
+# %% ../../nbs/views/01_masks.ipynb #fe87395f
+def mask_stats(masks: MultiBlockMasks, n_draws: int = 2000, generator: torch.Generator | None = None) -> dict:
+    """Statistics of `n_draws` single-image draws of `masks`: target block shape counts {(h, w): n}, the area-aspect correlation of
+    the target blocks, the mean target-union and context sizes (patches), and the fraction of draws whose targets / context cover
+    the last row or column."""
+    g = generator or torch.Generator().manual_seed(0)
+    (H, W), shapes, cover = (masks.H, masks.W), [], torch.zeros(n_draws, 2, masks.H * masks.W, dtype=torch.bool)
+    for i in range(n_draws):
+        ctx, tgt = masks(1, g)
+        r, c = tgt[0, 0] // W, tgt[0, 0] % W
+        shapes.append((int(r.max() - r.min()) + 1, int(c.max() - c.min()) + 1))
+        cover[i, 0, tgt.flatten()], cover[i, 1, ctx[0]] = True, True
+    hw, cover = torch.tensor(shapes, dtype=torch.float64), cover.view(n_draws, 2, H, W)
+    frac = lambda m: float(m.double().mean())
+    return dict(shapes=dict(sorted(Counter(shapes).items())), area_aspect_corr=float(torch.corrcoef(torch.stack([hw.prod(1), hw[:, 0] / hw[:, 1]]))[0, 1]),
+                target_union=frac(cover[:, 0].sum((1, 2))), context_size=frac(cover[:, 1].sum((1, 2))),
+                target_last_row=frac(cover[:, 0, -1].any(-1)), target_last_col=frac(cover[:, 0, :, -1].any(-1)),
+                context_last_row=frac(cover[:, 1, -1].any(-1)), context_last_col=frac(cover[:, 1, :, -1].any(-1)))

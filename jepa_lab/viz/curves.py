@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import matplotlib.pyplot as plt
 from pathlib import Path
-from ..train.checkpoint import read_metrics
+from ..files import read_metrics
 
 # %% auto #0
 __all__ = ['IJEPA_CURVES', 'load_run', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy', 'run_report',
