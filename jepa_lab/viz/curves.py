@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import matplotlib.pyplot as plt
 from pathlib import Path
-from ..files import read_metrics
+from ..files import read_json, read_metrics
 
 # %% auto #0
 __all__ = ['IJEPA_CURVES', 'load_run', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy', 'run_report',
@@ -19,7 +19,7 @@ __all__ = ['IJEPA_CURVES', 'load_run', 'plot_loss_decomposition', 'plot_embeddin
 def load_run(run_dir: str | Path) -> dict:
     "A run folder's config, metrics rows and summary."
     d = Path(run_dir)
-    read = lambda n: json.loads((d / n).read_text()) if (d / n).exists() else {}
+    read = lambda n: read_json(d / n, f'run {n}') if (d / n).exists() else {}
     return dict(config=read('config.json'), metrics=read_metrics(d), summary=read('summary.json'), dir=d)
 
 # %% ../../nbs/viz/00_curves.ipynb #55d4546f
