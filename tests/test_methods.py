@@ -9,12 +9,13 @@ from jepa_lab.data import collate_scenes
 from jepa_lab.methods import METHODS, Features
 from jepa_lab.views import ViewDataset
 
-SMALL = {'shapes': dict(n=8, size=16), 'av_clips': dict(n=8), 'driving_scenes': dict(n=8, size=32)}
+SMALL = {'shapes': dict(n=8, size=16), 'av_clips': dict(n=8), 'driving_scenes': dict(n=8, size=32), 'captioned_shapes': dict(n=8, size=32)}
 
 def test_registries_are_complete_after_a_plain_import():
     code = "import jepa_lab; print(len(jepa_lab.list_methods()), ','.join(jepa_lab.list_datasets()))"
     n, datasets = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()
-    assert int(n) == 14 and set(datasets.split(',')) == {'av_clips', 'digits', 'driving_scenes', 'image_folder', 'scene_frames', 'shapes'}
+    assert int(n) == 15 and set(datasets.split(',')) == {'av_clips', 'digits', 'driving_scenes', 'image_folder', 'scene_frames', 'shapes',
+                                                         'captioned_shapes', 'captioned_av_clips', 'karpathy_captions', 'clotho', 'audiocaps', 'vqa_v2'}
 
 @pytest.mark.parametrize('name', jepa_lab.list_methods())
 def test_every_method_trains_a_step_and_reads_out(name):
@@ -41,4 +42,5 @@ def test_every_method_trains_a_step_and_reads_out(name):
         maps = m.attention_maps(batch)
         assert maps['target attention'].shape == (3, 16) and ('LAT attention' in maps) == (name == 'dmt_jepa')
     if name == 'av_finetune': assert f.logits.shape == (3, m.cfg.n_classes)
+    if name == 'm3_jepa': assert {'image→text', 'text'} <= set(f.projections) and f.projections['image→text'].shape == f.projections['text'].shape
     if m.data == 'driving_scenes': assert f.patches.shape[-2:] == (4, 4)      # 32 px probe views, 8 px patches

@@ -9,11 +9,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch import nn
+from torch.utils.data import DataLoader
 from .frozen import linear_probe_accuracy
-from ..core import eval_mode
+from ..core import eval_mode, to_device
+from ..views.multicrop import ViewDataset
 
 # %% auto #0
-__all__ = ['retrieval_ranks', 'retrieval_metrics', 'av_features', 'evaluate_av']
+__all__ = ['retrieval_ranks', 'retrieval_metrics', 'av_features', 'evaluate_av', 'projection_features', 'caption_retrieval']
 
 # %% ../../nbs/eval/01_retrieval.ipynb #8b45be42
 def retrieval_ranks(queries: Tensor, gallery: Tensor) -> Tensor:
@@ -50,3 +52,19 @@ def evaluate_av(method, train_ds, test_ds, device='cpu') -> dict:
     probe = {m: linear_probe_accuracy(tr[f'cls_{m}'], tr['labels'], te[f'cls_{m}'], te['labels']) for m in ('av', 'a', 'v')}
     return dict(a2v=retrieval_metrics(te['z_a'], te['z_v']), v2a=retrieval_metrics(te['z_v'], te['z_a']), linear_acc=probe,
                 chance_r1=1 / len(test_ds))
+
+# %% ../../nbs/eval/01_retrieval.ipynb #324fb70f
+def projection_features(method, dataset, batch_size: int = 64, device='cpu') -> dict[str, Tensor]:
+    "Every `Features.projections` entry (N, K) of `dataset`'s clean views, in dataset order."
+    out = {}
+    with eval_mode(method):
+        for x, _ in DataLoader(ViewDataset(dataset, method.eval_transform()), batch_size=batch_size):
+            for k, v in method.features(to_device(x, device)).projections.items(): out.setdefault(k, []).append(v.float().cpu())
+    if not out: raise ValueError(f"{type(method).__name__} gives no projections to retrieve with")
+    return {k: torch.cat(v) for k, v in out.items()}
+
+def caption_retrieval(method, dataset, pairs=(('image→text', 'text'), ('text→image', 'image')), batch_size: int = 64, device='cpu') -> dict:
+    "R@1/5/10 and median rank for each (query, gallery) pair of projections over `dataset` (one caption per image), and chance R@1."
+    p = projection_features(method, dataset, batch_size, device)
+    if missing := sorted({k for q, g in pairs for k in (q, g)} - set(p)): raise ValueError(f"no projection(s) {missing}; the method gives {sorted(p)}")
+    return {q: retrieval_metrics(p[q], p[g]) for q, g in pairs} | {'chance_r1': 1 / len(dataset)}

@@ -15,5 +15,6 @@ from .lemumo import *
 from .mumo_baselines import *
 from .ijepa import *
 from .dmt_jepa import *
+from .m3_jepa import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('base', 'lejepa', 'av_jepa', 'lemumo', 'mumo_baselines', 'ijepa', 'dmt_jepa') for n in _import(f'jepa_lab.methods.{_m}').__all__]
+__all__ = [n for _m in ('base', 'lejepa', 'av_jepa', 'lemumo', 'mumo_baselines', 'ijepa', 'dmt_jepa', 'm3_jepa') for n in _import(f'jepa_lab.methods.{_m}').__all__]

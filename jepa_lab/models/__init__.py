@@ -16,5 +16,8 @@ from .ijepa import *
 from .ema import *
 from .lat import *
 from .multimae import *
+from .moe import *
+from .encoders import *
+from .cache import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('vit', 'av', 'heads', 'fusion', 'ijepa', 'ema', 'lat', 'multimae') for n in _import(f'jepa_lab.models.{_m}').__all__]
+__all__ = [n for _m in ('vit', 'av', 'heads', 'fusion', 'ijepa', 'ema', 'lat', 'multimae', 'moe', 'encoders', 'cache') for n in _import(f'jepa_lab.models.{_m}').__all__]

@@ -1,0 +1,9 @@
+"""The benchmarks run and end with their `ratio=` line (tiny sizes: the figures themselves come from full runs)."""
+import re, subprocess, sys
+from conftest import ROOT
+
+def test_mmoe_benchmark_prints_its_ratio():
+    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'mmoe.py'), '--width', '32', '--batch', '16', '--reps', '2'],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert re.fullmatch(r'ratio=\d+\.\d+', r.stdout.strip().splitlines()[-1])
