@@ -26,3 +26,16 @@ def test_cached_and_uncached_training_agree(tmp_path):
     b = train(m3_config(tmp_path / 'full', method_args=dict(cache='none')))
     ra, rb = read_metrics(tmp_path / 'cached'), read_metrics(tmp_path / 'full')
     assert all(abs(x['loss'] - y['loss']) < 1e-4 for x, y in zip(ra, rb)), (ra, rb)
+
+def test_experiment_notebook_writes_its_table(tmp_path):
+    import json, subprocess, sys
+    from conftest import ROOT
+    code = 'import sys; from jepa_lab.cli import main; sys.exit(main(sys.argv[1:]))'
+    args = ['run', str(ROOT / 'nbs' / 'experiments' / 'm3_table.ipynb'), '-p', 'steps', '2', '-p', 'batch_size', '8', '-p', 'n_train', '16',
+            '-p', 'n_test', '8', '-p', 'variants', "{'M3-JEPA': {}, 'w/o AGD (joint)': {'schedule': 'joint'}}", '-p', 'threads', '1',
+            '-p', 'base', repr({**M3JEPAConfig.tiny().to_dict(), 'n_experts': 4, 'top_k': 2}), '--out', str(tmp_path)]
+    r = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads((tmp_path / 'results.json').read_text())
+    assert [x['variant'] for x in rows] == ['M3-JEPA', 'w/o AGD (joint)', 'untrained (frozen encoders, random predictor)']
+    assert all(0 <= x['i2t_R@1'] <= 1 and x['chance_r1'] == 1 / 8 for x in rows) and (tmp_path / 'figures' / 'm3_losses.png').exists()
