@@ -1,9 +1,11 @@
 """Benchmark M3-JEPA's frozen-feature cache: one training step with the frozen layers' output read from the cache, against the
 same step recomputing both encoders in full; same model, same batch, one run.
 
-Run `python benchmarks/m3_cache.py` (CPU: a ViT-Small image encoder at 128 px, patch 16, and all-MiniLM-L6-v2 on the embedded
-captioned scenes, batch 32, LoRA r=4 on the last 3 layers of each, as seed 003 / Table 6 place it) or, on a GPU node, e.g.
-`python benchmarks/m3_cache.py --device cuda --encoder vit_base --img 224 --batch 256`.
+Run `python benchmarks/m3_cache.py` (CPU: an image ViT as deep as the seed's DINOv2-L, 24 blocks, at ViT-Small width, 128 px,
+patch 16, random weights; all-MiniLM-L6-v2 for text; batch 32 of the embedded captioned scenes; LoRA r=4 on the last 3 layers of
+each, as seed 003 / Table 6 place it, so 21 of 24 image blocks and 3 of 6 text layers are frozen). `--timm '' --encoder vit_small`
+measures the 12-block jepa_lab ViT-S instead (9 of 12 frozen, a smaller share to cache); on a GPU node e.g.
+`python benchmarks/m3_cache.py --device cuda --timm vit_large_patch14_dinov2 --depth 0 --img 224 --patch 14 --batch 256`.
 
 A step is what the trainer does: both encoders (image: 9 frozen + 3 LoRA-adapted blocks; text: 3 + 3), the MoE predictor on one AGD
 direction, (1-α)·InfoNCE + α·smooth-L1, backward, AdamW step. The cached variant has seen the batch once before (a warm cache, as
@@ -28,13 +30,16 @@ def main(argv=None):
     p.add_argument('--encoder', default='vit_small'); p.add_argument('--img', type=int, default=128); p.add_argument('--patch', type=int, default=16)
     p.add_argument('--batch', type=int, default=32); p.add_argument('--reps', type=int, default=5); p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--lora-layers', type=int, default=3); p.add_argument('--device', default='cpu')
+    p.add_argument('--timm', default='vit_small_patch16_224', help="a timm ViT (random weights, nothing downloaded); '' for the jepa_lab --encoder preset")
+    p.add_argument('--depth', type=int, default=24, help='with --timm: its depth (24, as DINOv2-L, the seed\'s image encoder; 0: the model\'s own)')
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: what this process may use)')
     a = p.parse_args(argv)
     import os
     torch.set_num_threads(a.threads or max(1, len(os.sched_getaffinity(0))))
     dev = torch.device(a.device)
     torch.manual_seed(0)
-    kw = dict(encoder=a.encoder, img_size=a.img, patch_size=a.patch, lora_layers=a.lora_layers, moe_dim=512, cl_dim=256, moe_dropout=0.0)
+    kw = dict(encoder=a.encoder, img_size=a.img, patch_size=a.patch, lora_layers=a.lora_layers, moe_dim=512, cl_dim=256, moe_dropout=0.0,
+              image_timm=a.timm, image_timm_args={'depth': a.depth} if a.depth else {})
     m = M3JEPA(M3JEPAConfig(**kw, cache='memory')).to(dev)
     full = M3JEPA(M3JEPAConfig(**kw, cache='none')).to(dev)
     full.load_state_dict(m.state_dict())
@@ -60,7 +65,7 @@ def main(argv=None):
     for r in range(a.reps):
         for name in (('cached', 'full') if r % 2 == 0 else ('full', 'cached')): times[name].append(step(name, a.warmup + r)[0])
     lora = {k: v['trainable'] for k, v in m.lora.items()}
-    print(f"image {a.encoder} at {a.img} px (LoRA on the last {a.lora_layers} of {len(m.image.layers)} blocks), text all-MiniLM-L6-v2 "
+    print(f"image {a.timm or a.encoder} at {a.img} px (LoRA on the last {a.lora_layers} of {len(m.image.layers)} blocks), text all-MiniLM-L6-v2 "
           f"(last {a.lora_layers} of {len(m.text.layers)} layers); batch {a.batch}, {dev}, {torch.get_num_threads()} thread(s); LoRA params {lora}")
     print(f"{'variant':8s} {'median ms':>10s} {'min ms':>8s} reps")
     for k, v in times.items(): print(f"{k:8s} {1e3 * statistics.median(v):10.1f} {1e3 * min(v):8.1f} {len(v)}")

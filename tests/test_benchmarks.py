@@ -7,3 +7,9 @@ def test_mmoe_benchmark_prints_its_ratio():
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert re.fullmatch(r'ratio=\d+\.\d+', r.stdout.strip().splitlines()[-1])
+
+def test_m3_cache_benchmark_prints_its_ratio():
+    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'm3_cache.py'), '--timm', '', '--encoder', 'vit_nano', '--img', '32', '--patch', '8',
+                        '--batch', '4', '--reps', '1', '--lora-layers', '1', '--threads', '1'], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert re.fullmatch(r'ratio=\d+\.\d+', r.stdout.strip().splitlines()[-1])

@@ -8,7 +8,7 @@ Docs: https://jepa-lab.github.io/jepa_lab/methods/m3_jepa.html.md"""
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from torch import Tensor
 from torch import nn
@@ -30,6 +30,9 @@ class M3JEPAConfig(Config):
     "M3-JEPA (seed 003; DESIGN's release facts): LoRA r=4 on q/v of the last 3 layers, 12 experts top-4, α = 0.5, InfoNCE at 0.03, AGD."
     encoder: str = 'vit_small'          # the image ViT preset (random init) unless `image_ckpt` gives one
     image_ckpt: str = ''                # a run folder or checkpoint whose encoder initialises the image side (e.g. a LeJEPA run)
+    image_timm: str = ''                # or a timm ViT by name or local folder (e.g. 'vit_large_patch14_dinov2.lvd142m', the seed's)
+    image_timm_args: dict = field(default_factory=dict)   # its create_model overrides (e.g. {'depth': 24}); img_size is set from img_size
+    image_weights: str = ''             # a local weights file for the timm ViT (nothing is downloaded)
     img_size: int = 224
     patch_size: int = 16
     text_model: str = ''                # '' = the bundled all-MiniLM-L6-v2; else a local folder or a transformers name
@@ -77,8 +80,10 @@ class M3JEPA(Method):
     def __init__(self, cfg: M3JEPAConfig):
         super().__init__(cfg)
         if cfg.top_k > cfg.n_experts: raise ValueError(f"M3JEPAConfig.top_k={cfg.top_k} exceeds n_experts={cfg.n_experts}")
-        self.image = ImageEncoder.from_checkpoint(cfg.image_ckpt) if cfg.image_ckpt else \
-                     ImageEncoder(create_encoder(cfg.encoder, img_size=cfg.img_size, patch_size=cfg.patch_size))
+        if cfg.image_ckpt and cfg.image_timm: raise ValueError("M3JEPAConfig: give image_ckpt or image_timm, not both")
+        if cfg.image_ckpt: self.image = ImageEncoder.from_checkpoint(cfg.image_ckpt)
+        elif cfg.image_timm: self.image = ImageEncoder.from_timm(cfg.image_timm, cfg.image_weights or None, **{'img_size': cfg.img_size, **cfg.image_timm_args})
+        else: self.image = ImageEncoder(create_encoder(cfg.encoder, img_size=cfg.img_size, patch_size=cfg.patch_size))
         self.text = TextEncoder(cfg.text_model or None, max_length=cfg.max_length)
         self.lora = {k: apply_lora(e, cfg.lora, cfg.lora_layers, cfg.lora_r) for k, e in (('image', self.image), ('text', self.text))}
         self.encoder = self.image.model                 # the image ViT: what a generic read-out of this method encodes
