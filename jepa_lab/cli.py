@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from .core import check_value
+from .core import check_value, dict_diff
 from .files import RunFolderError, RunLock, is_locked, read_json, write_json
 
 # %% auto #0
@@ -100,10 +100,6 @@ def experiments_dir() -> Path:
 
 _LOCK, _RECORD = '.notebook.lock', 'run.json'
 
-def _diff(old: dict, new: dict) -> str:
-    a, b = json.loads(json.dumps(old)), json.loads(json.dumps(new))
-    return ', '.join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
-
 def _clear(out: Path):
     "Delete what a run folder holds (its lock aside), refusing a folder that is not a jepa-lab run."
     if not ((out / _RECORD).exists() or (out / 'config.json').exists()):
@@ -129,7 +125,7 @@ def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force:
         if force and any(p.name != _LOCK for p in out.iterdir()): _clear(out); prior = None
         elif prior is None and any(p.name != _LOCK for p in out.iterdir()):
             raise NotebookError(f"{out} is not empty and holds no jepa-lab run; nothing was changed: use another --out")
-        elif prior and (diff := _diff(dict(notebook=prior['notebook'], **prior['params']), dict(notebook=nb.name, **request['params']))):
+        elif prior and (diff := dict_diff(dict(notebook=prior['notebook'], **prior['params']), dict(notebook=nb.name, **request['params']))):
             raise NotebookError(f"{out} holds a run with other parameters ({diff}); nothing was changed: use another --out, or --force to replace it")
         executed = out / nb.name
         if prior and prior['status'] == 'finished' and executed.exists():

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['Registry', 'check_value', 'Config', 'describe', 'shape_of', 'check_dtype', 'to_device', 'eval_mode', 'tokens_to_map']
+__all__ = ['Registry', 'check_value', 'Config', 'describe', 'shape_of', 'check_dtype', 'dict_diff', 'to_device', 'eval_mode',
+           'tokens_to_map']
 
 # %% ../nbs/core.ipynb #340a42a3
 class Registry(dict):
@@ -162,6 +163,13 @@ def check_dtype(x: Tensor, like: Tensor, what: str) -> Tensor:
     if x.dtype == torch.float64 and like.dtype != torch.float64:
         raise TypeError(f"expected {what} in {like.dtype}, got {describe(x)}: convert with x.float()")
     return x
+
+# %% ../nbs/core.ipynb #90ad0d0f
+def dict_diff(old: dict, new: dict) -> str:
+    "The keys where two dicts differ, as 'key: old -> new', compared as JSON sees them (tuples as lists): how a refusal names what changed."
+    import json
+    a, b = (json.loads(json.dumps(d, default=str)) for d in (old, new))
+    return ', '.join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
 
 # %% ../nbs/core.ipynb #c3d3ab43
 def to_device(x, device):

@@ -1,6 +1,6 @@
 """Runs that never lose data, tried as a hostile user and a flaky cluster would: kills at chosen and random instants, a full disk,
 two processes on one folder, configs through JSON, damaged files, bad inputs. Each test names the failure class of issue 13."""
-import dataclasses, hashlib, json, os, random, shutil, signal, subprocess, sys, time
+import dataclasses, json, os, random, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 import torch
@@ -21,9 +21,6 @@ def same_run(a: Path, b: Path):
     assert timeless(read_metrics(a)) == timeless(read_metrics(b))
     x, y = load_checkpoint(a / 'checkpoints' / 'last.pt'), load_checkpoint(b / 'checkpoints' / 'last.pt')
     assert x['step'] == y['step'] and all(torch.equal(x['method'][k], y['method'][k]) for k in x['method'])
-
-def digest(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob('*')) if p.is_file()}
 
 # 1. a finished run run again, and a kill between the final checkpoint and the summary
 def test_kill_during_the_summary_write_and_the_metrics_rewrite_then_resume_to_the_uninterrupted_run(tmp_path):

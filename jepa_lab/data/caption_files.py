@@ -6,7 +6,7 @@ Docs: https://jepa-lab.github.io/jepa_lab/data/caption_files.html.md"""
 
 # %% ../../nbs/data/08_caption_files.ipynb #f3b8d07d
 from __future__ import annotations
-import csv, json, warnings
+import csv, warnings
 from collections import Counter
 from pathlib import Path
 import torch
@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from .core import register_dataset
 from .images import _read_rgb
 from .audio import read_audio
+from ..files import read_json
 
 # %% auto #0
 __all__ = ['CaptionedFiles', 'karpathy_captions', 'clotho_captions', 'audiocaps_captions', 'vqa_answers', 'VQAv2']
@@ -24,10 +25,7 @@ def _need_file(path, what) -> Path:
     return path
 
 
-def _read_json(path, what):
-    path = _need_file(path, what)
-    try: return json.loads(path.read_text(encoding='utf-8'))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{what} {path} is not valid JSON: {e}") from None
+def _read_json(path, what): return read_json(_need_file(path, what), what)
 
 
 def _read_csv(path, what, columns) -> list[tuple[int, dict]]:

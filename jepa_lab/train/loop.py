@@ -28,7 +28,7 @@ from ..models.heads import AttentiveProbe, LinearProbe
 from ..files import RunFolderError, RunLock, append_jsonl, load_checkpoint, read_json, remove_stale_temps, save_atomic, truncate_metrics, write_json
 from .config import RunConfig, lr_at, wd_at
 from ..views.multicrop import ViewDataset
-from ..core import to_device
+from ..core import dict_diff, to_device
 
 # %% auto #0
 __all__ = ['NO_WEIGHT_DECAY', 'StepSampler', 'init_distributed', 'resolve_device', 'OnlineProbes', 'NonFiniteLossError',
@@ -131,10 +131,6 @@ def _recipe(cfg: dict) -> dict:
     "What a resume must keep equal, in JSON's terms (tuples as lists)."
     return json.loads(json.dumps({k: v for k, v in cfg.items() if k not in _RESUMABLE}, default=str))
 
-def _config_diff(old: dict, new: dict) -> str:
-    "The fields where two configs' recipes differ, as 'name: old -> new'."
-    a, b = _recipe(old), _recipe(new)
-    return ', '.join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
 
 def _mark(path: Path, summary: dict):
     "Record a stopped run's status; best effort, as the disk may be what stopped it."
@@ -169,7 +165,7 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
     prior = read_json(summary_path, 'run summary') if summary_path.exists() else {}
     ck = load_checkpoint(ckpt_path, map_location=device) if cfg.resume and ckpt_path.exists() else None
     if ck is not None:
-        if diff := _config_diff(ck['config'], cfg.to_dict()):
+        if diff := dict_diff(_recipe(ck['config']), _recipe(cfg.to_dict())):
             raise RunFolderError(f"{out} holds a run with a different config ({diff}): use another out_dir, or resume=False "
                                  "(jepa-lab run: --force) to start it over")
         if ck['step'] >= steps: return _finished(cfg, ck, prior, summary_path, rank)
