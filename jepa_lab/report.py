@@ -25,13 +25,13 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str, str | None]],
     return '\n'.join([head, rule, *('| ' + ' | '.join(cell(r, k, f) for k, _, f in columns) + ' |' for r in rows)])
 
 # %% ../nbs/report.ipynb #7f014969
-def write_results(out_dir: str | Path, results, markdown: str) -> tuple[Path, Path]:
-    "Write `results` (any JSON-able object) to out_dir/results.json and `markdown` to out_dir/results.md, each atomically."
+def write_results(out_dir: str | Path, results, markdown: str, name: str = 'results') -> tuple[Path, Path]:
+    "Write `results` (any JSON-able object) to out_dir/<name>.json and `markdown` to out_dir/<name>.md, each atomically."
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(results, out / 'results.json')
-    write_text_atomic(markdown, out / 'results.md')
-    return out / 'results.json', out / 'results.md'
+    write_json(results, out / f'{name}.json')
+    write_text_atomic(markdown, out / f'{name}.md')
+    return out / f'{name}.json', out / f'{name}.md'
 
 # %% ../nbs/report.ipynb #318c5c9f
 _OFFLINE_LAB = """{%- extends 'lab/index.html.j2' -%}

@@ -32,10 +32,30 @@ def test_experiment_notebook_writes_its_table(tmp_path):
     from conftest import ROOT
     code = 'import sys; from jepa_lab.cli import main; sys.exit(main(sys.argv[1:]))'
     args = ['run', str(ROOT / 'nbs' / 'experiments' / 'm3_table.ipynb'), '-p', 'steps', '2', '-p', 'batch_size', '8', '-p', 'n_train', '16',
-            '-p', 'n_test', '8', '-p', 'variants', "{'M3-JEPA': {}, 'w/o AGD (joint)': {'schedule': 'joint'}}", '-p', 'threads', '1',
+            '-p', 'n_test', '8', '-p', 'n_train_av', '8', '-p', 'n_test_av', '6', '-p', 'variants', "{'M3-JEPA': {}, 'w/o AGD (joint)': {'schedule': 'joint'}}", '-p', 'threads', '1',
             '-p', 'base', repr({**M3JEPAConfig.tiny().to_dict(), 'n_experts': 4, 'top_k': 2}), '--out', str(tmp_path)]
     r = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = json.loads((tmp_path / 'results.json').read_text())
     assert [x['variant'] for x in rows] == ['M3-JEPA', 'w/o AGD (joint)', 'untrained (frozen encoders, random predictor)']
     assert all(0 <= x['i2t_R@1'] <= 1 and x['chance_r1'] == 1 / 8 for x in rows) and (tmp_path / 'figures' / 'm3_losses.png').exists()
+    tasks = json.loads((tmp_path / 'tasks.json').read_text())
+    assert {(t['task'], t['metric']) for t in tasks} >= {('image_label', 'f1 (macro)'), ('vqa', 'accuracy'), ('audio_text', 'audio→text R@1')}
+    assert all(0 <= t['trained'] <= 1 and 0 <= t['untrained'] <= 1 for t in tasks)
+    assert next(t for t in tasks if t['metric'] == 'audio→text R@1')['chance'] == 1 / 6
+    assert not any('frozen_fingerprint' not in k and k.startswith('text.') and 'lora_' not in k
+                   for k in torch.load(tmp_path / 'task_vqa' / 'checkpoints' / 'last.pt', weights_only=True)['method'])
+
+def test_analysis_notebook_draws_each_figure_once_from_its_own_run(tmp_path):
+    import json, subprocess, sys
+    from conftest import ROOT
+    code = 'import sys; from jepa_lab.cli import main; sys.exit(main(sys.argv[1:]))'
+    args = ['run', str(ROOT / 'nbs' / 'viz' / 'm3_analysis.ipynb'), '-p', 'steps', '2', '-p', 'batch_size', '8', '-p', 'n_train', '16',
+            '-p', 'n_eval', '12', '-p', 'n_examples', '2', '-p', 'reducer', 'pca', '-p', 'threads', '1', '--out', str(tmp_path)]
+    r = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / 'figures').iterdir()) == ['alignment.png', 'retrieval_examples.png', 'routing.png']
+    cells = json.loads((tmp_path / 'm3_analysis.ipynb').read_text())['cells']
+    images = [o for c in cells if c['cell_type'] == 'code' for o in c['outputs'] if 'image/png' in o.get('data', {})]
+    assert len(images) == 3, len(images)
+    assert json.loads((tmp_path / 'run' / 'summary.json').read_text())['steps'] == 2

@@ -11,7 +11,8 @@ from torch import Tensor
 from ..core import eval_mode
 
 # %% auto #0
-__all__ = ['topk_accuracy', 'average_precision', 'mean_average_precision', 'finetune_logits', 'evaluate_finetune']
+__all__ = ['topk_accuracy', 'average_precision', 'mean_average_precision', 'finetune_logits', 'evaluate_finetune',
+           'classification_metrics', 'vqa_accuracy']
 
 # %% ../../nbs/eval/02_classify.ipynb #757ee5aa
 def topk_accuracy(logits: Tensor, labels: Tensor, k: int = 1) -> float:
@@ -68,3 +69,28 @@ def evaluate_finetune(method, test_ds, n_clips: int = 6, modalities=('av', 'a', 
         out[m] = dict(mAP=mean_average_precision(logits, y)) if method.cfg.multi_label else \
                  dict(top1=topk_accuracy(logits, y, 1), top5=topk_accuracy(logits, y, 5))
     return out
+
+# %% ../../nbs/eval/02_classify.ipynb #16deb595
+def classification_metrics(pred: Tensor, labels: Tensor) -> dict[str, float]:
+    "Accuracy and macro precision, recall and F1 of predicted classes (N,) against labels (N,), over the classes seen in either (seed 003 Table 3)."
+    if pred.ndim != 1 or pred.shape != labels.shape or not len(pred):
+        raise ValueError(f"expected predictions and labels of the same shape (N,), N >= 1, got {tuple(pred.shape)} and {tuple(labels.shape)}")
+    classes, idx = torch.cat([labels, pred]).long().unique(return_inverse=True)
+    C, y, p = len(classes), idx[:len(labels)], idx[len(labels):]
+    cm = torch.bincount(y * C + p, minlength=C * C).view(C, C).double()      # rows: true class, columns: predicted
+    tp, ratio = cm.diag(), lambda a, b: torch.where(b > 0, a / b.clamp(min=1e-300), 0.0)
+    precision, recall = ratio(tp, cm.sum(0)), ratio(tp, cm.sum(1))
+    f1 = ratio(2 * precision * recall, precision + recall)
+    return dict(accuracy=(y == p).double().mean().item(), precision=precision.mean().item(), recall=recall.mean().item(), f1=f1.mean().item())
+
+def _answer(a: str) -> str: return a.strip().strip('.').strip().lower()
+
+def vqa_accuracy(predicted: list[str], answers: list[list[str]]) -> float:
+    "Mean VQAv2 accuracy of `predicted` answers against each question's reference `answers` (10 annotators: min(matches / 3, 1) over leave-one-out subsets)."
+    if len(predicted) != len(answers) or not predicted: raise ValueError(f"expected one list of reference answers per prediction, got {len(answers)} for {len(predicted)}")
+    if empty := [i for i, a in enumerate(answers) if not a]: raise ValueError(f"question {empty[0]} has no reference answer")
+    score = 0.0
+    for p, refs in zip(predicted, answers):
+        hits = [_answer(a) == _answer(p) for a in refs]
+        score += float(hits[0]) if len(hits) == 1 else sum(min(1.0, (sum(hits) - h) / 3) for h in hits) / len(hits)
+    return score / len(predicted)

@@ -6,16 +6,19 @@ Docs: https://jepa-lab.github.io/jepa_lab/eval/retrieval.html.md"""
 
 # %% ../../nbs/eval/01_retrieval.ipynb #a9c72fc0
 from __future__ import annotations
+import numpy as np
 import torch
 from torch import Tensor
 from torch import nn
 from torch.utils.data import DataLoader
+from .classify import classification_metrics, vqa_accuracy
 from .frozen import linear_probe_accuracy
 from ..core import eval_mode, to_device
 from ..views.multicrop import ViewDataset
 
 # %% auto #0
-__all__ = ['retrieval_ranks', 'retrieval_metrics', 'av_features', 'evaluate_av', 'projection_features', 'caption_retrieval']
+__all__ = ['retrieval_ranks', 'retrieval_metrics', 'av_features', 'evaluate_av', 'collect_readout', 'projection_features',
+           'caption_retrieval', 'nearest_candidates', 'label_classification', 'answer_questions']
 
 # %% ../../nbs/eval/01_retrieval.ipynb #8b45be42
 def retrieval_ranks(queries: Tensor, gallery: Tensor) -> Tensor:
@@ -54,17 +57,50 @@ def evaluate_av(method, train_ds, test_ds, device='cpu') -> dict:
                 chance_r1=1 / len(test_ds))
 
 # %% ../../nbs/eval/01_retrieval.ipynb #324fb70f
-def projection_features(method, dataset, batch_size: int = 64, device='cpu') -> dict[str, Tensor]:
-    "Every `Features.projections` entry (N, K) of `dataset`'s clean views, in dataset order."
+def collect_readout(method, dataset, read, batch_size: int = 64, device='cpu') -> dict[str, Tensor]:
+    "Every named tensor (N, ...) that `read(method, batch)` returns for `dataset`'s clean views, batch by batch, in dataset order."
     out = {}
     with eval_mode(method):
         for x, _ in DataLoader(ViewDataset(dataset, method.eval_transform()), batch_size=batch_size):
-            for k, v in method.features(to_device(x, device)).projections.items(): out.setdefault(k, []).append(v.float().cpu())
-    if not out: raise ValueError(f"{type(method).__name__} gives no projections to retrieve with")
+            for k, v in read(method, to_device(x, device)).items(): out.setdefault(k, []).append(v.float().cpu())
     return {k: torch.cat(v) for k, v in out.items()}
+
+def projection_features(method, dataset, batch_size: int = 64, device='cpu') -> dict[str, Tensor]:
+    "Every `Features.projections` entry (N, K) of `dataset`'s clean views, in dataset order."
+    out = collect_readout(method, dataset, lambda m, x: m.features(x).projections, batch_size, device)
+    if not out: raise ValueError(f"{type(method).__name__} gives no projections to retrieve with")
+    return out
 
 def caption_retrieval(method, dataset, pairs=(('image→text', 'text'), ('text→image', 'image')), batch_size: int = 64, device='cpu') -> dict:
     "R@1/5/10 and median rank for each (query, gallery) pair of projections over `dataset` (one caption per image), and chance R@1."
     p = projection_features(method, dataset, batch_size, device)
     if missing := sorted({k for q, g in pairs for k in (q, g)} - set(p)): raise ValueError(f"no projection(s) {missing}; the method gives {sorted(p)}")
     return {q: retrieval_metrics(p[q], p[g]) for q, g in pairs} | {'chance_r1': 1 / len(dataset)}
+
+# %% ../../nbs/eval/01_retrieval.ipynb #f0b977f3
+def nearest_candidates(method, dataset, query: str, candidates: dict, gallery: str, batch_size: int = 64, device='cpu') -> Tensor:
+    "Index (N,) of the candidate (a batch of views, e.g. {'label': arange(C)}) whose `gallery` projection is nearest in cosine to each item's `query` projection."
+    q = projection_features(method, dataset, batch_size, device)
+    with eval_mode(method): g = method.features(to_device(candidates, device)).projections
+    if query not in q or gallery not in g: raise ValueError(f"no projection {query if query not in q else gallery!r}; the method gives {sorted(q)} for the items, {sorted(g)} for the candidates")
+    return (nn.functional.normalize(q[query].double(), dim=1) @ nn.functional.normalize(g[gallery].double().cpu(), dim=1).T).argmax(1)
+
+def _labels(dataset) -> Tensor:
+    return torch.as_tensor(np.asarray(dataset.labels) if hasattr(dataset, 'labels') else [dataset[i]['label'] for i in range(len(dataset))]).long()
+
+def label_classification(method, dataset, query: str = 'image→label', gallery: str = 'label', batch_size: int = 64, device='cpu') -> dict:
+    "Accuracy, macro precision, recall and F1 of classifying each item as the nearest of the `len(dataset.classes)` one-hot labels; chance accuracy."
+    C = len(dataset.classes)
+    pred = nearest_candidates(method, dataset, query, {gallery: torch.arange(C)}, gallery, batch_size, device)
+    return classification_metrics(pred, _labels(dataset)) | {'chance_acc': 1 / C}
+
+def answer_questions(method, dataset, query: str = 'image_question→answer', gallery: str = 'answer', batch_size: int = 64, device='cpu') -> dict:
+    "VQA accuracy of answering each question with the nearest of `dataset.answers`, overall and per question type; the predicted answers."
+    answers = list(dataset.answers)
+    pred = [answers[i] for i in nearest_candidates(method, dataset, query, {gallery: answers}, gallery, batch_size, device)]
+    items = [dataset[i] for i in range(len(dataset))]
+    refs = [it['answers'] if 'answers' in it else [it['answer']] for it in items]
+    types = {}
+    for j, it in enumerate(items): types.setdefault(it.get('question_type', 'all'), []).append(j)
+    per_type = {t: vqa_accuracy([pred[j] for j in js], [refs[j] for j in js]) for t, js in sorted(types.items())}
+    return dict(accuracy=vqa_accuracy(pred, refs), per_type=per_type, predicted=pred)

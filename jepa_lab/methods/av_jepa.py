@@ -23,7 +23,7 @@ from ..models.heads import AttentiveProbe, LinearProbe
 from ..views.av import AVViews
 
 # %% auto #0
-__all__ = ['TABLE4_RUN', 'AVJEPAConfig', 'av_encode', 'AVJEPA', 'AVFinetuneConfig', 'TargetViews', 'AVFinetune']
+__all__ = ['TABLE4_RUN', 'AVJEPAConfig', 'av_encode', 'AVJEPA', 'AVFinetuneConfig', 'TargetViews', 'pretrained_run', 'AVFinetune']
 
 # %% ../../nbs/methods/02_av_jepa.ipynb #276feabc
 @dataclass
@@ -129,7 +129,7 @@ class TargetViews:
     def __call__(self, clip: dict) -> dict[str, Tensor]: return {**self.views(clip), 'target': torch.as_tensor(clip['label'])}
 
 # %% ../../nbs/methods/02_av_jepa.ipynb #946c902f
-def _pretrained(run_dir: str) -> tuple[dict, dict | None]:
+def pretrained_run(run_dir: str) -> tuple[dict, dict | None]:
     "The av_jepa args and method weights of run folder `run_dir` ({} and None for '')."
     if not run_dir: return {}, None
     d = Path(run_dir)
@@ -143,7 +143,7 @@ class AVFinetune(Method):
     config_class, data, online_probes = AVFinetuneConfig, 'av_clips', False
     def __init__(self, cfg: AVFinetuneConfig):
         super().__init__(cfg)
-        args, weights = _pretrained(cfg.pretrained)
+        args, weights = pretrained_run(cfg.pretrained)
         ssl = AVJEPA(method_config('av_jepa', **{**args, **cfg.backbone}))
         if weights is not None: ssl.load_state_dict(weights)
         self.encoder, self.ssl_cfg = ssl.encoder, ssl.cfg

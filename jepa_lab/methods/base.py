@@ -61,6 +61,9 @@ class Method(nn.Module):
     def attention_maps(self, inputs) -> dict[str, Tensor]:
         "Named attention maps over the patch grid (B, N) of a batch of clean views, for figures; none by default."
         return {}
+    def routing(self, inputs) -> dict[str, Tensor]:
+        "Named routed weights (B, n_experts) of a mixture-of-experts part on a batch of clean views, for figures; none by default."
+        return {}
     def forward(self, views: dict[str, Tensor], step: int) -> MethodOutput: raise NotImplementedError
     def on_step_end(self, step: int, total_steps: int): pass
     def lr_scale(self, name: str) -> float:

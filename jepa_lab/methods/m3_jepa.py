@@ -9,25 +9,34 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 from torch import Tensor
 from torch import nn
 from ..core import Config
 from ..losses.objectives import info_nce
-from .base import Features, Method, MethodOutput, register_method
-from ..models.cache import CachedEncoder
-from ..models.encoders import ImageEncoder, LORA_MODES, TextEncoder, apply_lora
-from ..models.moe import MultiGateMoE
+from .av_jepa import AVJEPA, pretrained_run
+from .base import Features, Method, MethodOutput, method_config, register_method
+from ..models.cache import CachedEncoder, leave_frozen_out
+from ..models.encoders import AudioEncoder, ImageEncoder, LORA_MODES, TextEncoder, apply_lora
+from ..models.moe import MultiGateMoE, load_balancing_loss
 from ..models.vit import create_encoder
 from ..views.multicrop import probe_view
 
 # %% auto #0
-__all__ = ['DIRECTIONS', 'M3JEPAConfig', 'CaptionViews', 'M3JEPA']
+__all__ = ['M3_TASKS', 'M3JEPAConfig', 'M3Views', 'M3JEPA']
 
 # %% ../../nbs/methods/07_m3_jepa.ipynb #0287ea73
+M3_TASKS = {'image_text': ('image', 'text'), 'image_label': ('image', 'label'), 'vqa': ('image_question', 'answer'), 'audio_text': ('audio', 'text')}
+_INPUTS = {'image': ('image',), 'text': ('caption',), 'label': ('label',), 'image_question': ('image', 'question'), 'answer': ('answer',),
+           'audio': ('mel',)}                          # the views each modality is encoded from
+_ITEM = {'caption': 'captions', 'mel': 'audio'}         # the item field a view is made from, where the names differ
+_TINY_AV = dict(encoder='vit_nano', frames=4, img_size=32, tubelet=(2, 8, 8), n_mels=32, mel_patch=8, crop_s=2.0)
+
 @dataclass
 class M3JEPAConfig(Config):
     "M3-JEPA (seed 003; DESIGN's release facts): LoRA r=4 on q/v of the last 3 layers, 12 experts top-4, α = 0.5, InfoNCE at 0.03, AGD."
+    task: Literal[tuple(M3_TASKS)] = 'image_text'   # the input and output modality (M3_TASKS): retrieval, label as a modality, VQA
     encoder: str = 'vit_small'          # the image ViT preset (random init) unless `image_ckpt` gives one
     image_ckpt: str = ''                # a run folder or checkpoint whose encoder initialises the image side (e.g. a LeJEPA run)
     image_timm: str = ''                # or a timm ViT by name or local folder (e.g. 'vit_large_patch14_dinov2.lvd142m', the seed's)
@@ -37,6 +46,9 @@ class M3JEPAConfig(Config):
     patch_size: int = 16
     text_model: str = ''                # '' = the bundled all-MiniLM-L6-v2; else a local folder or a transformers name
     max_length: int = 64
+    audio_ckpt: str = ''                # task 'audio_text': an AV-JEPA run folder whose encoder's audio path is the audio side
+    audio_args: dict = field(default_factory=dict)  # its av_jepa config overrides (the whole config without audio_ckpt)
+    n_classes: int = 4                  # task 'image_label': classes of the one-hot label modality
     lora: Literal[LORA_MODES] = 'last'
     lora_layers: int = 3
     lora_r: int = 4
@@ -52,83 +64,150 @@ class M3JEPAConfig(Config):
     schedule: Literal['agd', 'joint'] = 'agd'
     cache: Literal['none', 'memory', 'folder'] = 'memory'   # keep the frozen layers' output per input (models.cache)
     cache_dir: str = ''                 # with cache='folder': where entries are kept, shared by runs on the same encoders
-    limits = dict(img_size='>=1', patch_size='>=1', max_length='>=1', lora_layers='>=1', lora_r='>=1', moe_dim='>=1', n_experts='>=1',
-                  top_k='>=1', expert_ratio='>0', cl_dim='>=1', moe_dropout='[0,1)', balance_coef='>=0', alpha='[0,1]', temperature='>0')
+    limits = dict(img_size='>=1', patch_size='>=1', max_length='>=1', n_classes='>=2', lora_layers='>=1', lora_r='>=1', moe_dim='>=1',
+                  n_experts='>=1', top_k='>=1', expert_ratio='>0', cl_dim='>=1', moe_dropout='[0,1)', balance_coef='>=0', alpha='[0,1]',
+                  temperature='>0')
 
     @classmethod
     def tiny(cls, **overrides):
-        "A CPU preset for tests and examples: vit_nano on 32 px, 4 experts top-2 of width 64, LoRA on the last layer."
+        "A CPU preset for tests and examples: vit_nano on 32 px (images and AV clips), 4 experts top-2 of width 64, LoRA on the last layer."
         return cls(**{**dict(encoder='vit_nano', img_size=32, patch_size=4, lora_layers=1, moe_dim=64, n_experts=4, top_k=2,
-                             cl_dim=32, moe_dropout=0.0), **overrides})
+                             cl_dim=32, moe_dropout=0.0, audio_args=_TINY_AV), **overrides})
 
 # %% ../../nbs/methods/07_m3_jepa.ipynb #57759cc9
-class CaptionViews:
-    "An item {'image': uint8 (3, H, W), 'captions': [str, ...]} -> {'image': clean view, 'caption': one caption}: random in training, the first otherwise."
-    def __init__(self, size: int, train: bool = True): self.view, self.train = probe_view(size), train
-    def __call__(self, item: dict) -> dict:
-        caps = item.get('captions') if isinstance(item, dict) else None
-        if not caps: raise ValueError(f"M3-JEPA needs items with an 'image' and a non-empty 'captions' list, got {sorted(item) if isinstance(item, dict) else type(item).__name__}")
-        i = int(torch.randint(len(caps), ())) if self.train else 0
-        return {'image': self.view(item['image']), 'caption': caps[i]}
+class M3Views:
+    "A dataset item -> the views `task`'s two modalities are encoded from: a clean 'image', one 'caption' (random in training, the first otherwise), 'label', 'question', 'answer', a clip's clean 'mel'."
+    def __init__(self, task: str, size: int, train: bool = True, audio=None):
+        if task not in M3_TASKS: raise ValueError(f"unknown M3-JEPA task {task!r}; known: {', '.join(M3_TASKS)}")
+        self.task, self.keys = task, [k for m in M3_TASKS[task] for k in _INPUTS[m]]
+        self.view, self.train, self.audio = probe_view(size), train, audio
 
-DIRECTIONS = ('image→text', 'text→image')
+    def __call__(self, item: dict) -> dict:
+        fields = [_ITEM.get(k, k) for k in self.keys]
+        if not isinstance(item, dict) or (missing := [f for f in fields if f not in item]):
+            raise ValueError(f"M3-JEPA's {self.task} task needs items with {fields}, got {sorted(item) if isinstance(item, dict) else type(item).__name__}")
+        out = {}
+        for k in self.keys:
+            if k == 'image': out[k] = self.view(item['image'])
+            elif k == 'mel': out[k] = self.audio(item)['mel']
+            elif k == 'label': out[k] = torch.as_tensor(item['label'])
+            elif k == 'caption':
+                if not (caps := item['captions']): raise ValueError("M3-JEPA needs items with a non-empty 'captions' list")
+                out[k] = caps[int(torch.randint(len(caps), ())) if self.train else 0]
+            else: out[k] = item[k]
+        return out
 
 @register_method('m3_jepa')
 class M3JEPA(Method):
-    "M3-JEPA on image↔text: frozen LoRA-tuned encoders, a MultiGateMoE predictor, (1-α)·InfoNCE + α·smooth-L1, AGD over directions."
+    "M3-JEPA: frozen LoRA-tuned encoders, a MultiGateMoE predictor, (1-α)·InfoNCE + α·smooth-L1, AGD over the task's two directions."
     config_class, data, online_probes = M3JEPAConfig, 'captioned_shapes', False
     def __init__(self, cfg: M3JEPAConfig):
         super().__init__(cfg)
         if cfg.top_k > cfg.n_experts: raise ValueError(f"M3JEPAConfig.top_k={cfg.top_k} exceeds n_experts={cfg.n_experts}")
         if cfg.image_ckpt and cfg.image_timm: raise ValueError("M3JEPAConfig: give image_ckpt or image_timm, not both")
-        if cfg.image_ckpt: self.image = ImageEncoder.from_checkpoint(cfg.image_ckpt)
-        elif cfg.image_timm: self.image = ImageEncoder.from_timm(cfg.image_timm, cfg.image_weights or None, **{'img_size': cfg.img_size, **cfg.image_timm_args})
-        else: self.image = ImageEncoder(create_encoder(cfg.encoder, img_size=cfg.img_size, patch_size=cfg.patch_size))
-        self.text = TextEncoder(cfg.text_model or None, max_length=cfg.max_length)
-        self.lora = {k: apply_lora(e, cfg.lora, cfg.lora_layers, cfg.lora_r) for k, e in (('image', self.image), ('text', self.text))}
-        self.encoder = self.image.model                 # the image ViT: what a generic read-out of this method encodes
-        dims = self.image.embed_dim, self.text.embed_dim
-        self.predictor = MultiGateMoE(*dims, dim=cfg.moe_dim, n_experts=cfg.n_experts, k=cfg.top_k, mlp_ratio=cfg.expert_ratio,
-                                      cl_dim=cfg.cl_dim, balance_coef=cfg.balance_coef, dropout=cfg.moe_dropout)
-        self.target_proj = nn.ModuleList(nn.Linear(d, cfg.cl_dim) for d in dims)   # each modality into the contrastive space
         if cfg.cache == 'folder' and not cfg.cache_dir: raise ValueError("M3JEPAConfig.cache='folder' needs a cache_dir")
+        self.src, self.tgt = M3_TASKS[cfg.task]
+        self.directions = (f'{self.src}→{self.tgt}', f'{self.tgt}→{self.src}')
+        uses, towers = {self.src, self.tgt}, {}
+        if uses & {'image', 'image_question'}: towers['image'] = self.image = self._image_encoder(cfg)
+        if uses & {'text', 'image_question', 'answer'}:
+            self.text = leave_frozen_out(TextEncoder(cfg.text_model or None, max_length=cfg.max_length), cfg.text_model or 'all-MiniLM-L6-v2')
+            towers['text'] = self.text
+        if 'audio' in uses:
+            args, weights = pretrained_run(cfg.audio_ckpt)
+            av = AVJEPA(method_config('av_jepa', **{**args, **cfg.audio_args}))
+            if weights is not None: av.load_state_dict(weights)
+            towers['audio'] = self.audio = AudioEncoder(av.encoder)
+            if cfg.audio_ckpt: leave_frozen_out(self.audio, cfg.audio_ckpt)
+            self.audio_view = av.eval_transform()
+        self.lora = {k: apply_lora(e, cfg.lora, cfg.lora_layers, cfg.lora_r) for k, e in towers.items()}
+        self.encoder = towers['audio' if self.src == 'audio' else 'image'].model    # the input side: what a generic read-out encodes
+        width = {k: e.embed_dim for k, e in towers.items()}
+        self.widths = {'image': width.get('image'), 'text': width.get('text'), 'answer': width.get('text'), 'audio': width.get('audio'),
+                       'label': cfg.n_classes, 'image_question': width['image'] + width['text'] if 'image_question' in uses else None}
+        self.predictor = MultiGateMoE(self.widths[self.src], self.widths[self.tgt], dim=cfg.moe_dim, n_experts=cfg.n_experts, k=cfg.top_k,
+                                      mlp_ratio=cfg.expert_ratio, cl_dim=cfg.cl_dim, balance_coef=cfg.balance_coef, dropout=cfg.moe_dropout)
+        self.target_proj = nn.ModuleDict({m: nn.Linear(self.widths[m], cfg.cl_dim) for m in (self.src, self.tgt)})   # into the contrastive space
         folder = cfg.cache_dir if cfg.cache == 'folder' else None
-        self.encode = {k: e if cfg.cache == 'none' else CachedEncoder(e, folder) for k, e in (('image', self.image), ('text', self.text))}
+        self.encode = {k: e if cfg.cache == 'none' else CachedEncoder(e, folder) for k, e in towers.items()}
 
-    def train_transform(self): return CaptionViews(self.cfg.img_size, train=True)
-    def eval_transform(self): return CaptionViews(self.cfg.img_size, train=False)
+    @staticmethod
+    def _image_encoder(cfg) -> ImageEncoder:
+        if cfg.image_ckpt: return leave_frozen_out(ImageEncoder.from_checkpoint(cfg.image_ckpt), cfg.image_ckpt)
+        if cfg.image_timm:
+            enc = ImageEncoder.from_timm(cfg.image_timm, cfg.image_weights or None, **{'img_size': cfg.img_size, **cfg.image_timm_args})
+            from_files = cfg.image_weights or Path(cfg.image_timm).is_dir()          # else random: its weights stay in the checkpoint
+            return leave_frozen_out(enc, cfg.image_weights or cfg.image_timm) if from_files else enc
+        return ImageEncoder(create_encoder(cfg.encoder, img_size=cfg.img_size, patch_size=cfg.patch_size))
+
+    def views(self, train: bool) -> M3Views: return M3Views(self.cfg.task, self.cfg.img_size, train, getattr(self, 'audio_view', None))
+    def train_transform(self): return self.views(True)
+    def eval_transform(self): return self.views(False)
+
+    def present(self, views: dict) -> list[str]:
+        "The task's modalities whose views are all in `views`; the batch's views must agree in length."
+        have = [m for m in (self.src, self.tgt) if all(k in views for k in _INPUTS[m])]
+        n = {k: len(views[k]) for m in have for k in _INPUTS[m]}
+        if len(set(n.values())) > 1: raise ValueError(f"the views of one batch differ in length ({n}): every item needs one of each")
+        return have
+
+    def modality(self, name: str, views: dict) -> Tensor:
+        "Embedding (B, widths[name]) of modality `name` from a batch of views (see `_INPUTS`)."
+        if name == 'label':
+            y, C = views['label'], self.cfg.n_classes
+            if y.ndim != 1 or y.is_floating_point() or len(y) and not 0 <= int(y.min()) <= int(y.max()) < C:
+                raise ValueError(f"labels must be class indices (B,) in [0, {C}) (M3JEPAConfig.n_classes), got {y.dtype} {tuple(y.shape)}")
+            return F.one_hot(y.long(), C).float()
+        if name == 'image_question': return torch.cat([self.modality('image', views), self.encode['text'](list(views['question']))], -1)
+        x = views[_INPUTS[name][0]]
+        return self.encode[{'answer': 'text'}.get(name, name)](list(x) if isinstance(x, (list, tuple)) else x)
 
     def embed(self, views: dict) -> tuple[Tensor, Tensor]:
-        "Image (B, Di) and text (B, Dt) embeddings of a batch {'image': (B, 3, H, W), 'caption': [str] * B}."
-        x, texts = views.get('image'), views.get('caption')
-        if x is None or texts is None: raise ValueError(f"M3-JEPA expects views with 'image' and 'caption', got {sorted(views)}")
-        if len(texts) != len(x): raise ValueError(f"{len(texts)} captions for {len(x)} images: each image needs one caption")
-        return self.encode['image'](x), self.encode['text'](list(texts))
+        "Input (B, Dx) and output (B, Dy) modality embeddings of a training batch."
+        if self.present(views) != [self.src, self.tgt]:
+            raise ValueError(f"M3-JEPA's {self.cfg.task} task expects views with {[k for m in (self.src, self.tgt) for k in _INPUTS[m]]}, got {sorted(views)}")
+        return self.modality(self.src, views), self.modality(self.tgt, views)
 
     def direction(self, src: Tensor, tgt: Tensor, d: int) -> dict[str, Tensor]:
-        "The two losses of direction d (0: image→text, 1: text→image) from source (B, Ds) and target (B, Dt) embeddings."
+        "The two losses of direction d (0: input→output, 1: output→input) from source (B, Ds) and target (B, Dt) embeddings."
         p = self.predictor
         z, route = p(src, 'contrastive', d, return_routing=True)
         pred = p(src, 'prediction', d)
-        cl = info_nce(z, self.target_proj[1 - d](tgt), self.cfg.temperature)
+        cl = info_nce(z, self.target_proj[(self.tgt, self.src)[d]](tgt), self.cfg.temperature)
         reg = F.smooth_l1_loss(pred, tgt.detach())
-        return dict(contrastive=cl, prediction=reg, balance=route.aux_loss, z=z)
+        return dict(contrastive=cl, prediction=reg, balance=route.aux_loss, z=z,
+                    imbalance=load_balancing_loss(route.probs.detach(), route.indices))   # 1 balanced, n collapsed: logged, not trained
 
     def forward(self, views: dict, step: int) -> MethodOutput:
         x, y = self.embed(views)
         dirs = (step % 2,) if self.cfg.schedule == 'agd' else (0, 1)
         out = [self.direction(*((x, y) if d == 0 else (y, x)), d) for d in dirs]
         a = self.cfg.alpha
-        terms = {f'{k}_{DIRECTIONS[d].replace("→", "_to_")}': o[k] for d, o in zip(dirs, out) for k in ('contrastive', 'prediction')}
+        terms = {f'{k}_{self.directions[d].replace("→", "_to_")}': o[k] for d, o in zip(dirs, out) for k in ('contrastive', 'prediction', 'imbalance')}
         loss = sum((1 - a) * o['contrastive'] + a * o['prediction'] + o['balance'] for o in out)
-        z = out[0]['z']
-        return MethodOutput(loss, terms, x[:, None], torch.stack([z, self.target_proj[1 - dirs[0]]((y, x)[dirs[0]])]))
+        d = dirs[0]
+        return MethodOutput(loss, terms, x[:, None], torch.stack([out[0]['z'], self.target_proj[(self.tgt, self.src)[d]]((y, x)[d])]))
 
     @torch.no_grad()
     def features(self, batch: dict) -> Features:
-        "Image embedding (B, Di) as `embedding`; per modality the encoders' embeddings and their contrastive-space projections, the predictor's for each direction."
-        x, y = self.embed(batch)
-        p = self.predictor
-        proj = {'image': self.target_proj[0](x), 'text': self.target_proj[1](y),
-                'image→text': p(x, 'contrastive', 0), 'text→image': p(y, 'contrastive', 1)}
-        return Features(x, modalities={'image': x, 'text': y}, projections=proj)
+        """Per modality present in `batch` (the task's two, or either alone, as for a gallery of labels or answers): its embedding and its
+        contrastive-space projection, and the predictor's contrastive output for each direction starting there (`'image→text'`, ...)."""
+        have = self.present(batch)
+        if not have: raise ValueError(f"M3-JEPA's {self.cfg.task} task reads views {sorted({k for m in (self.src, self.tgt) for k in _INPUTS[m]})}, got {sorted(batch)}")
+        emb = {m: self.modality(m, batch) for m in have}
+        proj = {m: self.target_proj[m](e) for m, e in emb.items()}
+        for d, m in enumerate((self.src, self.tgt)):
+            if m in emb: proj[self.directions[d]] = self.predictor(emb[m], 'contrastive', d)
+        return Features(emb[have[0]], modalities=emb, projections=proj)
+
+    def routing(self, batch: dict) -> dict[str, Tensor]:
+        "Routed weights (B, n_experts) — the top-k gate weights at the chosen experts, 0 elsewhere — of each task gate and direction that starts at a modality of `batch`."
+        out = {}
+        with torch.no_grad():
+            emb = {m: self.modality(m, batch) for m in self.present(batch)}
+            for d, m in enumerate((self.src, self.tgt)):
+                for task in ('contrastive', 'prediction'):
+                    if m in emb:
+                        r = self.predictor(emb[m], task, d, return_routing=True)[1]
+                        out[f'{task} {self.directions[d]}'] = torch.zeros_like(r.probs).scatter(-1, r.indices, r.weights)
+        return out

@@ -14,13 +14,19 @@ from ..files import load_checkpoint, save_atomic
 from .encoders import FrozenEncoder, Hidden
 
 # %% auto #0
-__all__ = ['fingerprint', 'content_key', 'CachedEncoder']
+__all__ = ['FROZEN_KEY', 'full_state', 'fingerprint', 'content_key', 'CachedEncoder', 'leave_frozen_out']
 
 # %% ../../nbs/models/10_cache.ipynb #5670da0d
+def full_state(encoder: FrozenEncoder) -> dict:
+    "Every weight and buffer of `encoder`, the frozen ones included even where `leave_frozen_out` keeps them out of `state_dict`."
+    encoder._keep_all = True
+    try: return encoder.state_dict()
+    finally: encoder._keep_all = False
+
 def fingerprint(encoder: FrozenEncoder) -> str:
     "SHA-1 of the frozen weights and buffers of `encoder` (LoRA matrices excluded) and its split point `n_frozen`."
     h = hashlib.sha1(f"{type(encoder).__name__}:{encoder.n_frozen}".encode())
-    for name, t in sorted(encoder.state_dict().items()):
+    for name, t in sorted(full_state(encoder).items()):
         if 'lora_' in name: continue
         h.update(name.encode()); h.update(str((t.dtype, tuple(t.shape))).encode())
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b'')
@@ -85,3 +91,27 @@ class CachedEncoder:
     def __call__(self, x) -> Tensor:
         "The encoder's embedding (B, D) of `x`, its frozen part read from the cache."
         return self.encoder.forward_trainable(self.frozen(x))
+
+# %% ../../nbs/models/10_cache.ipynb #fcf598dc
+FROZEN_KEY = 'frozen_fingerprint'
+
+def leave_frozen_out(encoder: FrozenEncoder, source: str) -> FrozenEncoder:
+    "Keep `encoder`'s frozen weights, which can be read again from `source`, out of its `state_dict`: their fingerprint goes in instead, checked on load."
+    def drop(module, state, prefix, meta):
+        if getattr(module, '_keep_all', False): return
+        for k in [k for k in state if k.startswith(prefix) and 'lora_' not in k]: del state[k]
+        state[prefix + FROZEN_KEY] = torch.tensor(list(bytes.fromhex(fingerprint(module))), dtype=torch.uint8)
+
+    def restore(module, state, prefix, *args):
+        if (saved := state.pop(prefix + FROZEN_KEY, None)) is None: return          # a state with every weight in it
+        saved, have = bytes(saved.tolist()).hex(), fingerprint(module)
+        if saved != have:
+            raise ValueError(f"{prefix.rstrip('.') or type(module).__name__}: the checkpoint was trained on other frozen weights than {source} "
+                             f"holds now (fingerprint {saved}, now {have}): restore those weights, or train anew")
+        for k, v in full_state(module).items():
+            if 'lora_' not in k: state.setdefault(prefix + k, v)
+
+    encoder.frozen_source = source
+    encoder._register_state_dict_hook(drop)
+    encoder.register_load_state_dict_pre_hook(restore)
+    return encoder

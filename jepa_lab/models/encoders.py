@@ -164,8 +164,13 @@ class TextEncoder(FrozenEncoder):
         tf = _require('transformers', 'TextEncoder')
         src = minilm_path() if path_or_name is None else path_or_name
         local = Path(src).is_dir()
-        self.tokenizer = tf.AutoTokenizer.from_pretrained(src, local_files_only=local)
-        model, self.layers_path = tf.AutoModel.from_pretrained(src, local_files_only=local), layers_path
+        bars = tf.utils.logging.is_progress_bar_enabled()
+        tf.utils.logging.disable_progress_bar()              # no "Loading weights" bar in every executed notebook
+        try:
+            self.tokenizer = tf.AutoTokenizer.from_pretrained(src, local_files_only=local)
+            model, self.layers_path = tf.AutoModel.from_pretrained(src, local_files_only=local), layers_path
+        finally:
+            if bars: tf.utils.logging.enable_progress_bar()
         try: model.get_submodule(layers_path)
         except AttributeError: raise ValueError(f"{src}: no layer stack at '{layers_path}'; pass layers_path= (the dotted path of its ModuleList)") from None
         st = _st_settings(Path(src)) if local else {}
