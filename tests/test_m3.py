@@ -28,13 +28,12 @@ def test_cached_and_uncached_training_agree(tmp_path):
     assert all(abs(x['loss'] - y['loss']) < 1e-4 for x, y in zip(ra, rb)), (ra, rb)
 
 def test_experiment_notebook_writes_its_table(tmp_path):
-    import json, subprocess, sys
-    from conftest import ROOT
-    code = 'import sys; from jepa_lab.cli import main; sys.exit(main(sys.argv[1:]))'
+    import json
+    from test_cli import ROOT, jepa_lab
     args = ['run', str(ROOT / 'nbs' / 'experiments' / 'm3_table.ipynb'), '-p', 'steps', '2', '-p', 'batch_size', '8', '-p', 'n_train', '16',
             '-p', 'n_test', '8', '-p', 'n_train_av', '8', '-p', 'n_test_av', '6', '-p', 'variants', "{'M3-JEPA': {}, 'w/o AGD (joint)': {'schedule': 'joint'}}", '-p', 'threads', '1',
             '-p', 'base', repr({**M3JEPAConfig.tiny().to_dict(), 'n_experts': 4, 'top_k': 2}), '--out', str(tmp_path)]
-    r = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    r = jepa_lab(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = json.loads((tmp_path / 'results.json').read_text())
     assert [x['variant'] for x in rows] == ['M3-JEPA', 'w/o AGD (joint)', 'untrained (frozen encoders, random predictor)']
@@ -47,12 +46,11 @@ def test_experiment_notebook_writes_its_table(tmp_path):
                    for k in torch.load(tmp_path / 'task_vqa' / 'checkpoints' / 'last.pt', weights_only=True)['method'])
 
 def test_analysis_notebook_draws_each_figure_once_from_its_own_run(tmp_path):
-    import json, subprocess, sys
-    from conftest import ROOT
-    code = 'import sys; from jepa_lab.cli import main; sys.exit(main(sys.argv[1:]))'
+    import json
+    from test_cli import ROOT, jepa_lab
     args = ['run', str(ROOT / 'nbs' / 'viz' / 'm3_analysis.ipynb'), '-p', 'steps', '2', '-p', 'batch_size', '8', '-p', 'n_train', '16',
             '-p', 'n_eval', '12', '-p', 'n_examples', '2', '-p', 'reducer', 'pca', '-p', 'threads', '1', '--out', str(tmp_path)]
-    r = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    r = jepa_lab(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / 'figures').iterdir()) == ['alignment.png', 'retrieval_examples.png', 'routing.png']
     cells = json.loads((tmp_path / 'm3_analysis.ipynb').read_text())['cells']

@@ -49,14 +49,30 @@ def test_kill_during_the_summary_write_and_the_metrics_rewrite_then_resume_to_th
     train(part)
     same_run(tmp_path / 'ref', tmp_path / 'part')
 
+def started(run: Path, pid: int) -> dict | None:
+    "The 'running' mark of the training process `pid` in `run` (it holds the lock; its steps follow), or None before it."
+    try: s = json.loads((run / 'summary.json').read_text())
+    except (FileNotFoundError, ValueError): return None
+    return s if s.get('status') == 'running' and s.get('pid') == pid else None
+
 def test_sigkill_at_random_instants_until_done_matches_the_uninterrupted_run(tmp_path):
+    """Each training process is SIGKILLed at a random instant of the steps it has left (timed from its 'running' mark, not from its
+    start, so that no kill is spent on start-up), and the next one resumes, until the run is done.
+    The processes fork from a server that imported jepa_lab once: a fresh interpreter each time spent ~9 s importing here."""
+    import multiprocessing, multiprocessing.forkserver
+    ctx = multiprocessing.get_context('forkserver')
+    ctx.set_forkserver_preload(['jepa_lab.train', 'sklearn.datasets', 'sklearn.model_selection'])
+    p = ctx.Process(target=int); p.start(); p.join()                 # the server is up: its imports do not slow the reference down
     ref = tiny_config(tmp_path / 'ref', steps=16, ckpt_every=2)
     train(ref)
+    per_step = min(r['sec_per_step'] for r in read_metrics(tmp_path / 'ref'))   # its fastest: a lower bound on a resumed step's time
     cfg, rng, kills = dataclasses.replace(ref, out_dir=str(tmp_path / 'run')), random.Random(0), 0
     while run_status(cfg.out_dir) != 'finished' and kills < 8:
-        p = worker(cfg, tmp_path)
-        try: p.wait(timeout=rng.uniform(3.0, 7.0))                         # interpreter start + import take ~3 s here
-        except subprocess.TimeoutExpired: p.kill(); p.wait(); kills += 1
+        p = ctx.Process(target=train, args=(cfg,)); p.start(); deadline = time.time() + 120
+        while not (mark := started(tmp_path / 'run', p.pid)) and p.is_alive() and time.time() < deadline: time.sleep(0.005)
+        p.join(timeout=rng.uniform(0.0, 0.8 * per_step * (cfg.steps - (mark or {}).get('step', 0))))
+        if p.exitcode is None: p.kill(); p.join(); kills += 1
+        assert p.exitcode in (0, -signal.SIGKILL), f"the training process failed (exit code {p.exitcode})"
     if run_status(cfg.out_dir) != 'finished': train(cfg)
     same_run(tmp_path / 'ref', tmp_path / 'run')
     assert kills >= 1, "no kill landed mid-run"
