@@ -7,7 +7,7 @@ each, as seed 003 / Table 6 place it, so 21 of 24 image blocks and 3 of 6 text l
 measures the 12-block jepa_lab ViT-S instead (9 of 12 frozen, a smaller share to cache); on a GPU node e.g.
 `python benchmarks/m3_cache.py --device cuda --timm vit_large_patch14_dinov2 --depth 0 --img 224 --patch 14 --batch 256`.
 
-A step is what the trainer does: both encoders (image: 9 frozen + 3 LoRA-adapted blocks; text: 3 + 3), the MoE predictor on one AGD
+A step is what the trainer does: both encoders (image: 21 frozen + 3 LoRA-adapted blocks by default; text: 3 + 3), the MoE predictor on one AGD
 direction, (1-α)·InfoNCE + α·smooth-L1, backward, AdamW step. The cached variant has seen the batch once before (a warm cache, as
 from the second epoch on); both variants share the weights, so the script first checks that they give the same loss. Steps
 alternate (cached, full, full, cached, ...) after a warm-up so that load on a shared machine hits both; we report median and

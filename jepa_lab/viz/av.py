@@ -16,8 +16,8 @@ from torch import Tensor
 from ..models.av import EarlyFusionEncoder
 
 # %% auto #0
-__all__ = ['last_layer_attention', 'cross_modal_maps', 'plot_cross_modal_attention', 'plot_tsne_by_modality', 'feature_pca_rgb',
-           'plot_feature_pca']
+__all__ = ['last_layer_attention', 'cross_modal_maps', 'plot_cross_modal_attention', 'reduce_2d', 'plot_tsne_by_modality',
+           'feature_pca_rgb', 'plot_feature_pca']
 
 # %% ../../nbs/viz/01_av.ipynb #e3b1b237
 @torch.no_grad()
@@ -62,12 +62,22 @@ def plot_cross_modal_attention(attn: Tensor, layout: dict, video: Tensor, mel: T
     return fig
 
 # %% ../../nbs/viz/01_av.ipynb #476006d5
+def reduce_2d(z: np.ndarray, reducer: str = 'tsne', seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    "2-D coordinates (N, 2) of points z (N, D) by 'tsne' (scikit-learn), 'umap' (umap-learn) or 'pca'."
+    if reducer == 'pca': return PCA(2, random_state=seed).fit_transform(z)
+    if reducer == 'tsne': return TSNE(2, perplexity=min(perplexity, (len(z) - 1) / 3), init='pca', random_state=seed).fit_transform(z)
+    if reducer == 'umap':
+        try: import umap
+        except ImportError as e: raise ImportError("reducer='umap' needs umap-learn: pip install umap-learn") from e
+        return umap.UMAP(n_components=2, n_neighbors=min(15, len(z) - 1), random_state=seed).fit_transform(z)
+    raise ValueError(f"reducer must be 'tsne', 'umap' or 'pca', got {reducer!r}")
+
 def plot_tsne_by_modality(z_a: Tensor, z_v: Tensor, labels: Tensor, perplexity: float = 30.0, seed: int = 0, class_names=None):
     "t-SNE of audio-only and video-only projected [CLS] (N, K) each: coloured by modality (left) and by class (right)."
     if z_a.shape != z_v.shape or len(labels) != len(z_a):
         raise ValueError(f"expected z_a, z_v (N, K) and labels (N,), got {tuple(z_a.shape)}, {tuple(z_v.shape)}, {tuple(labels.shape)}")
     z = np.concatenate([np.asarray(z_a, dtype=np.float64), np.asarray(z_v, dtype=np.float64)])
-    xy = TSNE(2, perplexity=min(perplexity, (len(z) - 1) / 3), init='pca', random_state=seed).fit_transform(z)
+    xy = reduce_2d(z, 'tsne', seed, perplexity)
     a, v, y = xy[:len(z_a)], xy[len(z_a):], np.asarray(labels)
     fig, axs = plt.subplots(1, 2, figsize=(10, 4.5))
     axs[0].scatter(*v.T, s=10, c='tab:blue', alpha=0.6, label='video-only'); axs[0].scatter(*a.T, s=10, c='tab:orange', alpha=0.6, label='audio-only')

@@ -10,13 +10,12 @@ import textwrap
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 from torch import Tensor
 from ..eval.retrieval import collect_readout
+from .av import reduce_2d
 
 # %% auto #0
-__all__ = ['routing_weights', 'plot_routing', 'plot_retrieval_examples', 'reduce_2d', 'plot_alignment']
+__all__ = ['routing_weights', 'plot_routing', 'plot_retrieval_examples', 'plot_alignment']
 
 # %% ../../nbs/viz/03_m3.ipynb #66108bce
 def routing_weights(method, dataset, batch_size: int = 64, device='cpu') -> dict[str, Tensor]:
@@ -70,16 +69,6 @@ def plot_retrieval_examples(images: Tensor, captions: list[str], i2t: tuple[Tens
     return fig
 
 # %% ../../nbs/viz/03_m3.ipynb #d5ebda9b
-def reduce_2d(z: np.ndarray, reducer: str = 'tsne', seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    "2-D coordinates (N, 2) of points z (N, D) by 'tsne' (scikit-learn), 'umap' (umap-learn) or 'pca'."
-    if reducer == 'pca': return PCA(2, random_state=seed).fit_transform(z)
-    if reducer == 'tsne': return TSNE(2, perplexity=min(perplexity, (len(z) - 1) / 3), init='pca', random_state=seed).fit_transform(z)
-    if reducer == 'umap':
-        try: import umap
-        except ImportError as e: raise ImportError("reducer='umap' needs umap-learn: pip install umap-learn") from e
-        return umap.UMAP(n_components=2, n_neighbors=min(15, len(z) - 1), random_state=seed).fit_transform(z)
-    raise ValueError(f"reducer must be 'tsne', 'umap' or 'pca', got {reducer!r}")
-
 def plot_alignment(panels: dict[str, tuple[Tensor, Tensor]], labels=None, class_names=None, names=('image', 'text'), reducer: str = 'tsne', seed: int = 0):
     "Per panel (e.g. {'untrained': (q, g), 'trained': (q, g)}) a joint 2-D map of paired embeddings q, g (N, K): by modality (top row) and by class."
     rows = 1 if labels is None else 2
