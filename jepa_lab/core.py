@@ -53,8 +53,11 @@ def _within(v, spec: str) -> bool:
     return (v >= float(lo) if lo_b == '[' else v > float(lo)) and (v <= float(hi) if hi_b == ']' else v < float(hi))
 
 def _type_name(hint) -> str:
-    if typing.get_origin(hint) is typing.Literal: return ' | '.join(map(repr, typing.get_args(hint)))
-    return getattr(hint, '__name__', None) if typing.get_origin(hint) is None else str(hint).replace('typing.', '')
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal: return ' | '.join(map(repr, args))
+    if origin in (typing.Union, types.UnionType): return ' | '.join(_type_name(a) for a in args)
+    if origin is not None and args: return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
+    return 'None' if hint is type(None) else getattr(hint, '__name__', str(hint))
 
 def check_value(value, hint, name: str = 'value'):
     "`value` as type `hint` (int, float, bool, str, tuple[...], list[...], dict[...], Literal, X | None); a clear TypeError otherwise."
@@ -63,13 +66,15 @@ def check_value(value, hint, name: str = 'value'):
     if hint is typing.Any or hint is object: return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args: return None
+        errors = []
         for h in (a for a in args if a is not type(None)):
             try: return check_value(value, h, name)
-            except (TypeError, ValueError): pass
-        raise fail
+            except (TypeError, ValueError) as e: errors.append(e)
+        right_type = [e for e in errors if isinstance(e, ValueError)]       # the one member whose type fits says what is wrong
+        raise right_type[0] if len(right_type) == 1 else fail
     if origin is typing.Literal:
         if value in args and type(value) in map(type, args): return value
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+        raise (ValueError if type(value) in map(type, args) else TypeError)(f"{name}: expected one of {', '.join(map(repr, args))}, got {value!r}")
     if hint is bool:
         if isinstance(value, bool): return value
         raise fail

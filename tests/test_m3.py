@@ -8,8 +8,8 @@ from jepa_lab.methods import M3JEPAConfig
 
 def m3_config(out_dir, **kw):
     args = {**M3JEPAConfig.tiny().to_dict(), **kw.pop('method_args', {})}
-    return RunConfig(method='m3_jepa', method_args=args, dataset='captioned_shapes', dataset_args=dict(size=32, n=32), steps=4, batch_size=8,
-                     log_every=1, ckpt_every=2, progress=False, out_dir=str(out_dir), **kw)
+    return RunConfig(method='m3_jepa', method_args=args, dataset='captioned_shapes', dataset_args=dict(size=32, n=32), batch_size=8,
+                     log_every=1, ckpt_every=2, progress=False, out_dir=str(out_dir), **{'steps': 4, **kw})
 
 def test_agd_alternates_directions_in_the_shared_trainer_and_the_run_reads_out(tmp_path):
     train(m3_config(tmp_path / 'agd'))
@@ -20,6 +20,14 @@ def test_agd_alternates_directions_in_the_shared_trainer_and_the_run_reads_out(t
     m, _ = load_method(tmp_path / 'agd')
     r = caption_retrieval(m, make_dataset('captioned_shapes', 'test', n=8, size=32))
     assert 0 <= r['image→text']['R@1'] <= 1 and r['chance_r1'] == 1 / 8
+
+def test_several_tasks_take_turns_in_one_model_through_the_trainer(tmp_path):
+    train(m3_config(tmp_path / 'multi', steps=6, method_args=dict(task=('image_text', 'image_label', 'vqa'))))
+    firsts = [next(k for k in r if k.startswith('contrastive_')) for r in read_metrics(tmp_path / 'multi')]
+    assert firsts == [f'contrastive_{d}' for d in ('image_to_text', 'text_to_image', 'image_to_label', 'label_to_image',
+                                                    'image_question_to_answer', 'answer_to_image_question')]
+    m, _ = load_method(tmp_path / 'multi')
+    assert m.tasks == ('image_text', 'image_label', 'vqa')        # the tuple survives config.json's list
 
 def test_cached_and_uncached_training_agree(tmp_path):
     a = train(m3_config(tmp_path / 'cached'))
@@ -42,6 +50,10 @@ def test_experiment_notebook_writes_its_table(tmp_path):
     assert {(t['task'], t['metric']) for t in tasks} >= {('image_label', 'f1 (macro)'), ('vqa', 'accuracy'), ('audio_text', 'audio→text R@1')}
     assert all(0 <= t['trained'] <= 1 and 0 <= t['untrained'] <= 1 for t in tasks)
     assert next(t for t in tasks if t['metric'] == 'audio→text R@1')['chance'] == 1 / 6
+    multi = json.loads((tmp_path / 'multi_task.json').read_text())
+    assert [t['task'] for t in multi[:8]] == ['image_text'] * 4 + ['image_label'] * 4 and {t['task'] for t in multi[8:]} == {'vqa'}
+    assert all(0 <= t['shared'] <= 1 and t['own'] is not None for t in multi)
+    assert json.loads((tmp_path / 'multi_task' / 'summary.json').read_text())['steps'] == 6
     assert not any('frozen_fingerprint' not in k and k.startswith('text.') and 'lora_' not in k
                    for k in torch.load(tmp_path / 'task_vqa' / 'checkpoints' / 'last.pt', weights_only=True)['method'])
 

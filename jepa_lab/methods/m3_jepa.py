@@ -36,7 +36,7 @@ _TINY_AV = dict(encoder='vit_nano', frames=4, img_size=32, tubelet=(2, 8, 8), n_
 @dataclass
 class M3JEPAConfig(Config):
     "M3-JEPA (seed 003; DESIGN's release facts): LoRA r=4 on q/v of the last 3 layers, 12 experts top-4, α = 0.5, InfoNCE at 0.03, AGD."
-    task: Literal[tuple(M3_TASKS)] = 'image_text'   # the input and output modality (M3_TASKS): retrieval, label as a modality, VQA
+    task: Literal[tuple(M3_TASKS)] | tuple[Literal[tuple(M3_TASKS)], ...] = 'image_text'   # M3_TASKS: retrieval, label as a modality, VQA; several share one model
     encoder: str = 'vit_small'          # the image ViT preset (random init) unless `image_ckpt` gives one
     image_ckpt: str = ''                # a run folder or checkpoint whose encoder initialises the image side (e.g. a LeJEPA run)
     image_timm: str = ''                # or a timm ViT by name or local folder (e.g. 'vit_large_patch14_dinov2.lvd142m', the seed's)
@@ -75,11 +75,21 @@ class M3JEPAConfig(Config):
                              cl_dim=32, moe_dropout=0.0, audio_args=_TINY_AV), **overrides})
 
 # %% ../../nbs/methods/07_m3_jepa.ipynb #57759cc9
+def _tasks(task: str | tuple) -> tuple[str, ...]:
+    "One task or several as a tuple, each known and none twice."
+    tasks = (task,) if isinstance(task, str) else tuple(task)
+    if not tasks or (bad := [t for t in tasks if t not in M3_TASKS]) or len(set(tasks)) < len(tasks):
+        raise ValueError(f"M3-JEPA tasks must be distinct names from {', '.join(M3_TASKS)}, got {task!r}")
+    return tasks
+
+def _modalities(tasks) -> list[str]: return list(dict.fromkeys(m for t in tasks for m in M3_TASKS[t]))
+def _keys(modalities) -> list[str]: return list(dict.fromkeys(k for m in modalities for k in _INPUTS[m]))
+
 class M3Views:
-    "A dataset item -> the views `task`'s two modalities are encoded from: a clean 'image', one 'caption' (random in training, the first otherwise), 'label', 'question', 'answer', a clip's clean 'mel'."
-    def __init__(self, task: str, size: int, train: bool = True, audio=None):
-        if task not in M3_TASKS: raise ValueError(f"unknown M3-JEPA task {task!r}; known: {', '.join(M3_TASKS)}")
-        self.task, self.keys = task, [k for m in M3_TASKS[task] for k in _INPUTS[m]]
+    "A dataset item -> the views the modalities of `task` (one or several) are encoded from: a clean 'image', one 'caption' (random in training, the first otherwise), 'label', 'question', 'answer', a clip's clean 'mel'."
+    def __init__(self, task: str | tuple, size: int, train: bool = True, audio=None):
+        tasks = _tasks(task)
+        self.task, self.keys = '+'.join(tasks), _keys(_modalities(tasks))
         self.view, self.train, self.audio = probe_view(size), train, audio
 
     def __call__(self, item: dict) -> dict:
@@ -99,16 +109,18 @@ class M3Views:
 
 @register_method('m3_jepa')
 class M3JEPA(Method):
-    "M3-JEPA: frozen LoRA-tuned encoders, a MultiGateMoE predictor, (1-α)·InfoNCE + α·smooth-L1, AGD over the task's two directions."
+    "M3-JEPA: frozen LoRA-tuned encoders, a MultiGateMoE predictor, (1-α)·InfoNCE + α·smooth-L1, AGD over the directions of its task(s)."
     config_class, data, online_probes = M3JEPAConfig, 'captioned_shapes', False
     def __init__(self, cfg: M3JEPAConfig):
         super().__init__(cfg)
         if cfg.top_k > cfg.n_experts: raise ValueError(f"M3JEPAConfig.top_k={cfg.top_k} exceeds n_experts={cfg.n_experts}")
         if cfg.image_ckpt and cfg.image_timm: raise ValueError("M3JEPAConfig: give image_ckpt or image_timm, not both")
         if cfg.cache == 'folder' and not cfg.cache_dir: raise ValueError("M3JEPAConfig.cache='folder' needs a cache_dir")
-        self.src, self.tgt = M3_TASKS[cfg.task]
-        self.directions = (f'{self.src}→{self.tgt}', f'{self.tgt}→{self.src}')
-        uses, towers = {self.src, self.tgt}, {}
+        self.tasks = _tasks(cfg.task)
+        self.modalities = _modalities(self.tasks)                                          # e.g. ['image', 'text', 'label']
+        self.pairs = [p for t in self.tasks for p in (M3_TASKS[t], M3_TASKS[t][::-1])]     # each task's two directions, in task order
+        self.directions = tuple(f'{s}→{t}' for s, t in self.pairs)
+        uses, towers = set(self.modalities), {}
         if uses & {'image', 'image_question'}: towers['image'] = self.image = self._image_encoder(cfg)
         if uses & {'text', 'image_question', 'answer'}:
             self.text = leave_frozen_out(TextEncoder(cfg.text_model or None, max_length=cfg.max_length), cfg.text_model or 'all-MiniLM-L6-v2')
@@ -121,13 +133,15 @@ class M3JEPA(Method):
             if cfg.audio_ckpt: leave_frozen_out(self.audio, cfg.audio_ckpt)
             self.audio_view = av.eval_transform()
         self.lora = {k: apply_lora(e, cfg.lora, cfg.lora_layers, cfg.lora_r) for k, e in towers.items()}
-        self.encoder = towers['audio' if self.src == 'audio' else 'image'].model    # the input side: what a generic read-out encodes
+        self.encoder = towers['audio' if self.pairs[0][0] == 'audio' else 'image'].model    # the input side: what a generic read-out encodes
         width = {k: e.embed_dim for k, e in towers.items()}
-        self.widths = {'image': width.get('image'), 'text': width.get('text'), 'answer': width.get('text'), 'audio': width.get('audio'),
-                       'label': cfg.n_classes, 'image_question': width['image'] + width['text'] if 'image_question' in uses else None}
-        self.predictor = MultiGateMoE(self.widths[self.src], self.widths[self.tgt], dim=cfg.moe_dim, n_experts=cfg.n_experts, k=cfg.top_k,
-                                      mlp_ratio=cfg.expert_ratio, cl_dim=cfg.cl_dim, balance_coef=cfg.balance_coef, dropout=cfg.moe_dropout)
-        self.target_proj = nn.ModuleDict({m: nn.Linear(self.widths[m], cfg.cl_dim) for m in (self.src, self.tgt)})   # into the contrastive space
+        self.widths = {m: {'label': cfg.n_classes, 'answer': width.get('text'), 'image_question': width.get('image', 0) + width.get('text', 0)}.get(m, width.get(m))
+                       for m in self.modalities}
+        index = {m: i for i, m in enumerate(self.modalities)}
+        self.predictor = MultiGateMoE(*self.widths.values(), directions=[(index[s], index[t]) for s, t in self.pairs], dim=cfg.moe_dim,
+                                      n_experts=cfg.n_experts, k=cfg.top_k, mlp_ratio=cfg.expert_ratio, cl_dim=cfg.cl_dim,
+                                      balance_coef=cfg.balance_coef, dropout=cfg.moe_dropout)
+        self.target_proj = nn.ModuleDict({m: nn.Linear(w, cfg.cl_dim) for m, w in self.widths.items()})   # into the contrastive space
         folder = cfg.cache_dir if cfg.cache == 'folder' else None
         self.encode = {k: e if cfg.cache == 'none' else CachedEncoder(e, folder) for k, e in towers.items()}
 
@@ -140,13 +154,13 @@ class M3JEPA(Method):
             return leave_frozen_out(enc, cfg.image_weights or cfg.image_timm) if from_files else enc
         return ImageEncoder(create_encoder(cfg.encoder, img_size=cfg.img_size, patch_size=cfg.patch_size))
 
-    def views(self, train: bool) -> M3Views: return M3Views(self.cfg.task, self.cfg.img_size, train, getattr(self, 'audio_view', None))
+    def views(self, train: bool) -> M3Views: return M3Views(self.tasks, self.cfg.img_size, train, getattr(self, 'audio_view', None))
     def train_transform(self): return self.views(True)
     def eval_transform(self): return self.views(False)
 
     def present(self, views: dict) -> list[str]:
-        "The task's modalities whose views are all in `views`; the batch's views must agree in length."
-        have = [m for m in (self.src, self.tgt) if all(k in views for k in _INPUTS[m])]
+        "The modalities whose views are all in `views`; the batch's views must agree in length."
+        have = [m for m in self.modalities if all(k in views for k in _INPUTS[m])]
         n = {k: len(views[k]) for m in have for k in _INPUTS[m]}
         if len(set(n.values())) > 1: raise ValueError(f"the views of one batch differ in length ({n}): every item needs one of each")
         return have
@@ -162,52 +176,55 @@ class M3JEPA(Method):
         x = views[_INPUTS[name][0]]
         return self.encode[{'answer': 'text'}.get(name, name)](list(x) if isinstance(x, (list, tuple)) else x)
 
-    def embed(self, views: dict) -> tuple[Tensor, Tensor]:
-        "Input (B, Dx) and output (B, Dy) modality embeddings of a training batch."
-        if self.present(views) != [self.src, self.tgt]:
-            raise ValueError(f"M3-JEPA's {self.cfg.task} task expects views with {[k for m in (self.src, self.tgt) for k in _INPUTS[m]]}, got {sorted(views)}")
-        return self.modality(self.src, views), self.modality(self.tgt, views)
+    def embed(self, views: dict, names=None) -> dict[str, Tensor]:
+        "Embeddings (B, widths[m]) of the modalities `names` (default all) of a training batch, which must hold the views of every one."
+        if self.present(views) != self.modalities:
+            raise ValueError(f"M3-JEPA's {'+'.join(self.tasks)} task expects views with {_keys(self.modalities)}, got {sorted(views)}")
+        return {m: self.modality(m, views) for m in (names or self.modalities)}
 
     def direction(self, src: Tensor, tgt: Tensor, d: int) -> dict[str, Tensor]:
-        "The two losses of direction d (0: input→output, 1: output→input) from source (B, Ds) and target (B, Dt) embeddings."
+        "The two losses of direction d (an index of `directions`, e.g. 0: image→text) from source (B, Ds) and target (B, Dt) embeddings."
         p = self.predictor
         z, route = p(src, 'contrastive', d, return_routing=True)
         pred = p(src, 'prediction', d)
-        cl = info_nce(z, self.target_proj[(self.tgt, self.src)[d]](tgt), self.cfg.temperature)
+        cl = info_nce(z, self.target_proj[self.pairs[d][1]](tgt), self.cfg.temperature)
         reg = F.smooth_l1_loss(pred, tgt.detach())
         return dict(contrastive=cl, prediction=reg, balance=route.aux_loss, z=z,
                     imbalance=load_balancing_loss(route.probs.detach(), route.indices))   # 1 balanced, n collapsed: logged, not trained
 
     def forward(self, views: dict, step: int) -> MethodOutput:
-        x, y = self.embed(views)
-        dirs = (step % 2,) if self.cfg.schedule == 'agd' else (0, 1)
-        out = [self.direction(*((x, y) if d == 0 else (y, x)), d) for d in dirs]
+        dirs = (step % len(self.pairs),) if self.cfg.schedule == 'agd' else range(len(self.pairs))
+        emb = self.embed(views, list(dict.fromkeys(m for d in dirs for m in self.pairs[d])))    # only what this step's directions read
+        out = [self.direction(emb[self.pairs[d][0]], emb[self.pairs[d][1]], d) for d in dirs]
         a = self.cfg.alpha
         terms = {f'{k}_{self.directions[d].replace("→", "_to_")}': o[k] for d, o in zip(dirs, out) for k in ('contrastive', 'prediction', 'imbalance')}
         loss = sum((1 - a) * o['contrastive'] + a * o['prediction'] + o['balance'] for o in out)
-        d = dirs[0]
-        return MethodOutput(loss, terms, x[:, None], torch.stack([out[0]['z'], self.target_proj[(self.tgt, self.src)[d]]((y, x)[d])]))
+        s, t = self.pairs[dirs[0]]
+        return MethodOutput(loss, terms, emb[s][:, None], torch.stack([out[0]['z'], self.target_proj[t](emb[t])]))
+
+    def _from(self, batch: dict) -> tuple[dict[str, Tensor], list[int]]:
+        "Embeddings of the modalities present in `batch`, and the directions that start at one of them."
+        have = self.present(batch)
+        if not have: raise ValueError(f"M3-JEPA's {'+'.join(self.tasks)} task reads views {sorted(_keys(self.modalities))}, got {sorted(batch)}")
+        emb = {m: self.modality(m, batch) for m in have}
+        return emb, [d for d, (s, _) in enumerate(self.pairs) if s in emb]
 
     @torch.no_grad()
     def features(self, batch: dict) -> Features:
-        """Per modality present in `batch` (the task's two, or either alone, as for a gallery of labels or answers): its embedding and its
+        """Per modality present in `batch` (all, or any alone, as for a gallery of labels or answers): its embedding and its
         contrastive-space projection, and the predictor's contrastive output for each direction starting there (`'image→text'`, ...)."""
-        have = self.present(batch)
-        if not have: raise ValueError(f"M3-JEPA's {self.cfg.task} task reads views {sorted({k for m in (self.src, self.tgt) for k in _INPUTS[m]})}, got {sorted(batch)}")
-        emb = {m: self.modality(m, batch) for m in have}
+        emb, dirs = self._from(batch)
         proj = {m: self.target_proj[m](e) for m, e in emb.items()}
-        for d, m in enumerate((self.src, self.tgt)):
-            if m in emb: proj[self.directions[d]] = self.predictor(emb[m], 'contrastive', d)
-        return Features(emb[have[0]], modalities=emb, projections=proj)
+        for d in dirs: proj[self.directions[d]] = self.predictor(emb[self.pairs[d][0]], 'contrastive', d)
+        return Features(next(iter(emb.values())), modalities=emb, projections=proj)
 
+    @torch.no_grad()
     def routing(self, batch: dict) -> dict[str, Tensor]:
         "Routed weights (B, n_experts) — the top-k gate weights at the chosen experts, 0 elsewhere — of each task gate and direction that starts at a modality of `batch`."
-        out = {}
-        with torch.no_grad():
-            emb = {m: self.modality(m, batch) for m in self.present(batch)}
-            for d, m in enumerate((self.src, self.tgt)):
-                for task in ('contrastive', 'prediction'):
-                    if m in emb:
-                        r = self.predictor(emb[m], task, d, return_routing=True)[1]
-                        out[f'{task} {self.directions[d]}'] = torch.zeros_like(r.probs).scatter(-1, r.indices, r.weights)
+        emb, dirs, out = *self._from(batch), {}
+        for d in dirs:
+            for task in ('contrastive', 'prediction'):
+                r = self.predictor(emb[self.pairs[d][0]], task, d, return_routing=True)[1]
+                out[f'{task} {self.directions[d]}'] = torch.zeros_like(r.probs).scatter(-1, r.indices, r.weights)
         return out
+

@@ -6,7 +6,7 @@ Docs: https://jepa-lab.github.io/jepa_lab/models/moe.html.md"""
 
 # %% ../../nbs/models/08_moe.ipynb #4a7b50f1
 from __future__ import annotations
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 from timm.layers import Mlp
@@ -14,8 +14,8 @@ from torch import Tensor
 from torch import nn
 
 # %% auto #0
-__all__ = ['MOE_TASKS', 'MOE_DIRECTIONS', 'MOE_GATINGS', 'MOE_DISPATCHES', 'topk_gate', 'topk_dispatch', 'dense_dispatch',
-           'load_balancing_loss', 'MoERouting', 'MultiGateMoE']
+__all__ = ['MOE_TASKS', 'MOE_GATINGS', 'MOE_DISPATCHES', 'topk_gate', 'topk_dispatch', 'dense_dispatch', 'load_balancing_loss',
+           'MoERouting', 'MultiGateMoE']
 
 # %% ../../nbs/models/08_moe.ipynb #6fdfefa3
 def topk_gate(logits: Tensor, k: int, renormalize: bool = True) -> tuple[Tensor, Tensor, Tensor]:
@@ -49,7 +49,6 @@ def load_balancing_loss(probs: Tensor, indices: Tensor) -> Tensor:
 
 # %% ../../nbs/models/08_moe.ipynb #b9e03377
 MOE_TASKS = ('contrastive', 'prediction')
-MOE_DIRECTIONS = ('x→y', 'y→x')
 MOE_GATINGS = ('task_embedding', 'mmoe')
 MOE_DISPATCHES = ('topk', 'dense')
 
@@ -61,27 +60,45 @@ class MoERouting(NamedTuple):
     aux_loss: Tensor
 
 # %% ../../nbs/models/08_moe.ipynb #21d90323
+def _modality_name(i: int) -> str: return 'xyzuvw'[i] if i < 6 else f'm{i}'
+
+def _check_directions(directions, n: int) -> tuple[tuple[int, int], ...]:
+    "Directions as (source, target) modality indices: distinct, each between two different modalities of the n, every modality in one."
+    if directions is None:
+        if n != 2: raise ValueError(f"MultiGateMoE with {n} modalities needs `directions`, e.g. [(0, 1), (1, 0), (0, 2), (2, 0)]")
+        return ((0, 1), (1, 0))
+    out = tuple(tuple(d) for d in directions)
+    if bad := [d for d in out if len(d) != 2 or not all(isinstance(i, int) and 0 <= i < n for i in d) or d[0] == d[1]]:
+        raise ValueError(f"MultiGateMoE directions must be (source, target) pairs of different modality indices in [0, {n}), got {bad}")
+    if len(set(out)) < len(out): raise ValueError(f"MultiGateMoE directions repeat: {list(out)}")
+    if unused := sorted(set(range(n)) - {i for d in out for i in d}): raise ValueError(f"MultiGateMoE modalities {unused} are in no direction {list(out)}")
+    return out
+
 class MultiGateMoE(nn.Module):
     """M3-JEPA's multi-gate mixture-of-experts predictor (seed 003): `n_experts` two-layer MLP experts, a softmax top-k gate, two task
-    gates (`MOE_TASKS`), two directions (0: x→y, 1: y→x) and one output head per task and direction; `(..., D_in) -> (..., D_out)`."""
-    def __init__(self, x_dim: int, y_dim: int, dim: int = 2048, n_experts: int = 12, k: int = 4, mlp_ratio: float = 1.0,
-                 cl_dim: int | None = None, gating: str = 'task_embedding', renormalize: bool = True, balance_coef: float = 0.0,
-                 dispatch: str = 'topk', dropout: float = 0.0):
+    gates (`MOE_TASKS`), directions between modalities of widths `x_dim, y_dim, *more_dims` (default 0: x→y, 1: y→x; more as
+    index pairs in `directions`) and one output head per task and direction; `(..., D_in) -> (..., D_out)`."""
+    def __init__(self, x_dim: int, y_dim: int, *more_dims: int, directions: Sequence[tuple[int, int]] | None = None, dim: int = 2048,
+                 n_experts: int = 12, k: int = 4, mlp_ratio: float = 1.0, cl_dim: int | None = None, gating: str = 'task_embedding',
+                 renormalize: bool = True, balance_coef: float = 0.0, dispatch: str = 'topk', dropout: float = 0.0):
         super().__init__()
         if not 1 <= k <= n_experts: raise ValueError(f"MultiGateMoE needs 1 <= k <= n_experts, got k={k}, n_experts={n_experts}")
         if gating not in MOE_GATINGS: raise ValueError(f"gating must be one of {MOE_GATINGS}, got '{gating}'")
         if dispatch not in MOE_DISPATCHES: raise ValueError(f"dispatch must be one of {MOE_DISPATCHES}, got '{dispatch}'")
-        self.in_dims, self.k, self.gating, self.renormalize = (x_dim, y_dim), k, gating, renormalize
-        self.balance_coef, self.dispatch = balance_coef, dispatch
-        self.inputs = nn.ModuleList(nn.Linear(w, dim) for w in self.in_dims)
-        self.direction_embed = nn.Parameter(torch.empty(2, dim))
+        self.widths = (x_dim, y_dim, *more_dims)
+        self.directions = _check_directions(directions, len(self.widths))
+        self.direction_names = tuple(f'{_modality_name(s)}→{_modality_name(t)}' for s, t in self.directions)
+        self.k, self.gating, self.renormalize, self.balance_coef, self.dispatch = k, gating, renormalize, balance_coef, dispatch
+        self.inputs = nn.ModuleList(nn.Linear(w, dim) for w in self.widths)                 # one per modality, shared by its directions
+        self.direction_embed = nn.Parameter(torch.empty(len(self.directions), dim))
         if gating == 'task_embedding': self.task_embed, self.gate = nn.Parameter(torch.empty(2, dim)), nn.Linear(dim, n_experts)
         else: self.gates = nn.ModuleList(nn.Linear(dim, n_experts) for _ in MOE_TASKS)
         self.experts = nn.ModuleList(Mlp(dim, int(mlp_ratio * dim), dim, drop=dropout) for _ in range(n_experts))
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in MOE_TASKS)
         cl_dim = cl_dim or dim
-        self.heads = nn.ModuleList(nn.ModuleList(nn.Linear(dim, o) for o in ((cl_dim, cl_dim), (y_dim, x_dim))[t]) for t in range(2))
-        self.register_buffer('expert_counts', torch.zeros(len(MOE_TASKS), 2, n_experts, dtype=torch.long), persistent=False)
+        out = {'contrastive': lambda t: cl_dim, 'prediction': lambda t: self.widths[t]}    # the prediction head gives the target's width
+        self.heads = nn.ModuleList(nn.ModuleList(nn.Linear(dim, out[task](t)) for _, t in self.directions) for task in MOE_TASKS)
+        self.register_buffer('expert_counts', torch.zeros(len(MOE_TASKS), len(self.directions), n_experts, dtype=torch.long), persistent=False)
         self.reset_parameters()
 
     @property
@@ -101,10 +118,12 @@ class MultiGateMoE(nn.Module):
 
     def _check(self, x: Tensor, task: str, direction: int) -> tuple[int, int]:
         t = self._task(task)
-        if direction not in (0, 1): raise ValueError(f"unknown MoE direction {direction!r}: expected 0 ({MOE_DIRECTIONS[0]}) or 1 ({MOE_DIRECTIONS[1]})")
-        want = self.in_dims[direction]
+        if not isinstance(direction, int) or not 0 <= direction < len(self.directions):
+            known = [f'{d} ({name})' for d, name in enumerate(self.direction_names)]
+            raise ValueError(f"unknown MoE direction {direction!r}: expected {', '.join(known[:-1])} or {known[-1]}")
+        want = self.widths[self.directions[direction][0]]
         if x.ndim < 2 or x.shape[-1] != want or x.numel() == 0:
-            raise ValueError(f"MultiGateMoE direction {direction} ({MOE_DIRECTIONS[direction]}) expects inputs (..., {want}) with at least one "
+            raise ValueError(f"MultiGateMoE direction {direction} ({self.direction_names[direction]}) expects inputs (..., {want}) with at least one "
                              f"row, got {tuple(x.shape)} (width {x.shape[-1] if x.ndim else None})")
         return t, direction
 
@@ -116,10 +135,10 @@ class MultiGateMoE(nn.Module):
         return h, self.gates[t](h)
 
     def forward(self, x: Tensor, task: str, direction: int, return_routing: bool = False):
-        "Output (..., D_out) of `task`'s head for inputs x (..., D_in) going in `direction` (0: x→y, 1: y→x) (, `MoERouting`)."
+        "Output (..., D_out) of `task`'s head for inputs x (..., D_in) going in `direction` (an index of `directions`, e.g. 0: x→y) (, `MoERouting`)."
         t, d = self._check(x, task, direction)
         lead = x.shape[:-1]
-        h = F.gelu(self.inputs[d](x.reshape(-1, x.shape[-1]))) + self.direction_embed[d]
+        h = F.gelu(self.inputs[self.directions[d][0]](x.reshape(-1, x.shape[-1]))) + self.direction_embed[d]
         h, logits = self.route(h, t)
         idx, w, probs = topk_gate(logits, self.k, self.renormalize)
         moe = (topk_dispatch if self.dispatch == 'topk' else dense_dispatch)(self.experts, h, idx, w)
