@@ -14,19 +14,17 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 from .core import check_value, dict_diff
 from .files import RunFolderError, RunLock, is_locked, read_json, write_json
+from .catalog import NotebookError, copy_notebooks, experiments_dir, known_notebooks, notebooks_dir, resolve_notebook
 
 # %% auto #0
-__all__ = ['NotebookError', 'typed_value', 'parse_value', 'notebook_parameters', 'experiments_dir', 'run_notebook', 'quickstart',
-           'main']
+__all__ = ['typed_value', 'parse_value', 'notebook_parameters', 'run_notebook', 'result_tables', 'quickstart', 'main']
 
 # %% ../nbs/cli.ipynb #bf1feaf0
-class NotebookError(RuntimeError):
-    "A notebook could not be run: missing, unknown or badly typed parameters, a busy or different run folder, or a failing cell."
-
 def _hint(default):
     "The type a parameter takes, from its default: tuples and lists by their elements, None as anything."
     if default is None: return None
@@ -70,11 +68,9 @@ def _literal(name: str, v) -> str:
     return src
 
 def notebook_parameters(notebook: str | Path) -> dict:
-    "The parameters `notebook` declares, name -> default value, read from its 'parameters' cell without running it."
+    "The parameters `notebook` (a path or a name) declares, name -> default value, read from its 'parameters' cell without running it."
     import papermill as pm
-    nb = Path(notebook)
-    if not nb.exists(): raise NotebookError(f"notebook not found: {nb}")
-    if not nb.is_file(): raise NotebookError(f"{nb} is a folder, not a notebook")
+    nb = resolve_notebook(notebook)
     try: declared = pm.inspect_notebook(str(nb))
     except Exception as e: raise NotebookError(f"{nb} is not a readable notebook: {type(e).__name__}: {e}") from None
     if not declared: raise NotebookError(f"{nb} has no cell tagged 'parameters', so it takes no parameters")
@@ -94,10 +90,6 @@ def _inject(nb, params: dict):
     return nb
 
 # %% ../nbs/cli.ipynb #7b758c0e
-def experiments_dir() -> Path:
-    "Where the experiment notebooks live: $JEPA_LAB_NOTEBOOKS, or nbs/experiments of the source checkout."
-    return Path(os.environ.get('JEPA_LAB_NOTEBOOKS', Path(__file__).resolve().parent.parent / 'nbs' / 'experiments'))
-
 _LOCK, _RECORD = '.notebook.lock', 'run.json'
 
 def _clear(out: Path):
@@ -109,10 +101,10 @@ def _clear(out: Path):
         if p.name != _LOCK: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force: bool = False, kernel: str = 'python3') -> Path:
-    "Execute `notebook` with typed `params` into the run folder `out_dir` (its `out_dir` parameter); the executed copy, with report.html beside it."
+    "Execute `notebook` (a path or a name) with typed `params` into the run folder `out_dir` (its `out_dir` parameter); the executed copy, with report.html beside it."
     try: import papermill as pm, nbformat, nbconvert  # noqa: F401 (nbconvert writes report.html)
     except ImportError as e: raise NotebookError("running notebooks needs papermill and nbconvert: pip install 'jepa_lab[lab]'") from e
-    nb, out = Path(notebook), Path(out_dir).resolve()
+    nb, out = resolve_notebook(notebook), Path(out_dir).resolve()
     declared = notebook_parameters(nb)
     if unknown := sorted(set(params) - set(declared)):
         raise NotebookError(f"{nb.name} has no parameter(s) {', '.join(unknown)}; it takes: {', '.join(declared)}")
@@ -151,17 +143,53 @@ def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force:
         write_json({**request, 'status': 'finished', 'finished': time.strftime('%Y-%m-%d %H:%M:%S')}, out / _RECORD)
     return executed
 
+# %% ../nbs/cli.ipynb #c146e3b0
+def result_tables(out_dir: str | Path) -> list[Path]:
+    "The result tables a run folder holds, in the order written: each <name>.md beside its <name>.json (`jepa_lab.report.write_results`)."
+    tables = [p for p in Path(out_dir).glob('*.md') if p.with_suffix('.json').is_file()]
+    return sorted(tables, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
 # %% ../nbs/cli.ipynb #5ffcaec2
 def quickstart(out_dir: str | Path = 'runs/quickstart', force: bool = False, **params) -> dict:
     "Run experiments/pretrain.ipynb with its defaults (LeJEPA on the embedded digits) and return the run's summary."
     run_notebook(experiments_dir() / 'pretrain.ipynb', params, out_dir, force)
     return read_json(Path(out_dir) / 'summary.json', 'run summary')
 
+def _probe_lines(frozen: dict) -> list[str]:
+    "The quickstart's last lines: frozen linear probe and k-NN accuracy, trained encoder vs random init."
+    tr, rnd = frozen['trained'], frozen['random_init']
+    lines = [f"frozen linear probe: trained {tr['linear_acc']:.3f} vs random init {rnd['linear_acc']:.3f}"]
+    return lines + ([f"frozen k-NN:         trained {tr['knn_acc']:.3f} vs random init {rnd['knn_acc']:.3f}"] if 'knn_acc' in tr else [])
+
+_EXAMPLES = """examples:
+  jepa-lab quickstart                                    LeJEPA on embedded digits, then frozen probes (~3 min, 2 CPU cores)
+  jepa-lab run pretrain -p steps 100 --out runs/short    a notebook by name or path (`jepa-lab run --help` lists them)
+  jepa-lab notebooks my_notebooks                        copy the notebooks out for editing
+  jepa-lab runs 'runs/*'                                 compare run folders"""
+
+def _run_epilog() -> str:
+    "The end of `jepa-lab run --help`: the notebooks known by name, and how -p values are read."
+    known, fill = known_notebooks(), lambda s, indent='': textwrap.fill(s, 110, initial_indent=indent, subsequent_indent=indent)
+    names = [', '.join(k for k in known if not k.startswith('viz/')), ', '.join(k for k in known if k.startswith('viz/'))]
+    listed = '\n'.join(fill(s, '  ') for s in names if s) or f'  (none in {notebooks_dir()})'
+    values = fill("-p NAME VALUE sets a parameter of the notebook's 'parameters' cell, typed as its default there: a string parameter "
+                  "takes VALUE as text; any other reads a Python literal or JSON (0.1, -1e-3, '(0.3, 1.0)', true, null, "
+                  "\"{'size': 32}\"), parsed and never evaluated. An unknown name or a value of another type is refused before "
+                  "anything runs.")
+    return (f"NOTEBOOK is the path to a .ipynb file or one of these names (from {notebooks_dir()}):\n{listed}\n"
+            "`jepa-lab notebooks DIR` copies them out for editing; with JEPA_LAB_NOTEBOOKS=DIR the names run the copies.\n\n"
+            f"{values}\n\nexamples:\n  jepa-lab run pretrain -p steps 100 -p lam 0.1 --out runs/lam0.1\n  jepa-lab run viz/dmt_maps --out runs/maps")
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='jepa-lab', description='jepa_lab: JEPA research workbench')
-    sub = p.add_subparsers(dest='cmd', required=True)
-    r = sub.add_parser('run', help='execute a parameterised notebook with papermill')
-    r.add_argument('notebook')
+    from jepa_lab import __version__
+    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog='jepa-lab', description='jepa_lab: JEPA research workbench', epilog=_EXAMPLES, formatter_class=raw)
+    p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    sub = p.add_subparsers(dest='cmd', title='commands')
+    r = sub.add_parser('run', help='execute a notebook (by name or path) with papermill, then print its result tables',
+                       description='Execute a parameterised notebook into a run folder, then print the result tables it wrote.',
+                       epilog=_run_epilog(), formatter_class=raw)
+    r.add_argument('notebook', help='a notebook name (pretrain, viz/m3_analysis; listed below) or the path to a .ipynb file')
     r.add_argument('--out', required=True, help='output folder (the run folder, the executed notebook and its report.html)')
     q = sub.add_parser('quickstart', help='LeJEPA pretraining on embedded data, then frozen probes vs a random-init encoder')
     q.add_argument('--out', default='runs/quickstart')
@@ -169,6 +197,11 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
                        help="a notebook parameter, typed as its default: text for a string, else a Python literal or JSON, e.g. -p lr -1e-3")
         s.add_argument('--force', action='store_true', help='delete what the run folder holds and run afresh (a jepa-lab run folder only)')
+    n = sub.add_parser('notebooks', help='copy the notebooks out for editing, into DIR/experiments and DIR/viz')
+    n.add_argument('dir', metavar='DIR')
+    n.add_argument('--force', action='store_true', help='replace notebooks that exist in DIR already')
+    u = sub.add_parser('runs', help='one table of run folders: configuration, final metrics, status')
+    u.add_argument('globs', nargs='*', default=['runs/*'], metavar='GLOB', help='run folders or glob patterns (default: runs/*)')
     return p
 
 def _protect_values(argv: list[str]) -> list[str]:
@@ -178,20 +211,40 @@ def _protect_values(argv: list[str]) -> list[str]:
         if a in ('-p', '--param') and re.match(r'^-(\d|\.\d|inf|nan)', out[i + 2]): out[i + 2] = ' ' + out[i + 2]
     return out
 
+def _run(args):
+    "`jepa-lab run` and `quickstart`: execute the notebook, then print what the run found."
+    nb = args.notebook if args.cmd == 'run' else experiments_dir() / 'pretrain.ipynb'
+    declared = notebook_parameters(nb) if args.param else {}
+    params = {k: parse_value(v, declared.get(k)) for k, v in args.param}
+    out, probes = Path(args.out).resolve(), []
+    if args.cmd == 'run':
+        executed = run_notebook(nb, params, out, args.force)
+        print(f"executed notebook: {executed}" + (f"; report: {out / 'report.html'}" if (out / 'report.html').exists() else ''))
+    else:
+        summary = quickstart(out, args.force, **params)
+        print(f"results in {out}: summary.json, metrics.jsonl, figures/, pretrain.ipynb, report.html")
+        if summary.get('frozen_eval'): probes = _probe_lines(summary['frozen_eval'])
+    for table in result_tables(out): print(f"\n{table.name}:\n{table.read_text(encoding='utf-8').rstrip()}")
+    if probes: print('\n' + '\n'.join(probes))
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `jepa-lab` command."
-    args = _parser().parse_args(_protect_values(sys.argv[1:] if argv is None else argv))
+    parser = _parser()
+    args = parser.parse_args(_protect_values(sys.argv[1:] if argv is None else argv))
+    if args.cmd is None:
+        parser.print_help(sys.stderr)
+        return 2
     try:
-        nb = Path(args.notebook) if args.cmd == 'run' else experiments_dir() / 'pretrain.ipynb'
-        declared = notebook_parameters(nb) if args.param else {}
-        params = {k: parse_value(v, declared.get(k)) for k, v in args.param}
-        if args.cmd == 'run':
-            print(f"executed notebook: {run_notebook(nb, params, args.out, args.force)}")
-        else:
-            s = quickstart(args.out, args.force, **params)
-            ev = s.get('frozen_eval', {})
-            print(f"results in {Path(args.out).resolve()}: summary.json, metrics.jsonl, figures/, pretrain.ipynb, report.html")
-            if ev: print(f"frozen linear probe: trained {ev['trained']['linear_acc']:.3f} vs random init {ev['random_init']['linear_acc']:.3f}")
+        if args.cmd == 'notebooks':
+            written = copy_notebooks(args.dir, args.force)
+            print(f"wrote {len(written)} notebooks:\n" + '\n'.join(f"  {p}" for p in written))
+            example = next((p for p in written if p.name == 'pretrain.ipynb'), written[0])
+            print(f"run one with `jepa-lab run {example} --out runs/x`, or set JEPA_LAB_NOTEBOOKS={Path(args.dir).expanduser().resolve()} "
+                  "so that names (`jepa-lab run pretrain`) run these copies")
+        elif args.cmd == 'runs':
+            from jepa_lab.runs import runs_table
+            print(runs_table(args.globs))
+        else: _run(args)
     except (NotebookError, RunFolderError) as e:
         print(f"jepa-lab: {e}", file=sys.stderr)
         return 1

@@ -31,6 +31,12 @@ def test_run_pretrain_notebook_writes_a_run_folder(tmp_path):
     assert set(s['frozen_eval']) == {'trained', 'random_init'} and 0 <= s['frozen_eval']['trained']['linear_acc'] <= 1
     assert (tmp_path / 'pretrain.ipynb').exists() and (tmp_path / 'checkpoints' / 'last.pt').exists()
     assert {p.name for p in (tmp_path / 'figures').iterdir()} >= {'report.png', 'loss_decomposition.png', 'embedding_std.png', 'probe_accuracy.png'}
+    cells = json.loads((tmp_path / 'pretrain.ipynb').read_text())['cells']
+    images = [o for c in cells if c['cell_type'] == 'code' for o in c['outputs'] if 'image/png' in o.get('data', {})]
+    assert len(images) == 1, len(images)                                     # the report figure, once; the parts go to files only
+    r = jepa_lab('runs', str(tmp_path))                                      # the run as a row of `jepa-lab runs`
+    assert r.returncode == 0 and r.stdout.split('\n')[1].split()[1:5] == ['finished', 'lejepa', 'digits', '4'], r.stdout
+    assert 'eval.trained.linear_acc' in r.stdout and 'final.rankme' in r.stdout
     before = {p: p.read_bytes() for p in tmp_path.rglob('*') if p.is_file()}
     r = jepa_lab('run', str(PRETRAIN), *TINY, '--out', str(tmp_path))        # run again: a no-op that keeps the results
     assert r.returncode == 0 and 'already finished with these parameters' in r.stdout

@@ -9,7 +9,9 @@ __all__ = []
 
 # %% ../../nbs/train/index.ipynb #b793f7f9
 from .config import *
+from .diagnostics import *
 from .loop import *
+from .loggers import *
 from .profile import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('config', 'loop', 'profile') for n in _import(f'jepa_lab.train.{_m}').__all__]
+__all__ = [n for _m in ('config', 'diagnostics', 'loop', 'loggers', 'profile') for n in _import(f'jepa_lab.train.{_m}').__all__]

@@ -46,6 +46,8 @@ class RunConfig(Config):
     precision: Literal['auto', 'bf16', 'fp32'] = 'auto'   # 'auto': bf16 on GPU, fp32 on CPU
     resume: bool = True
     progress: bool = True
+    loggers: tuple[str, ...] = ()      # copies of metrics.jsonl for outside tools: 'tensorboard', 'wandb' (train.loggers)
+    logger_args: dict = field(default_factory=dict)   # keyword arguments per logger, e.g. {'wandb': {'project': 'jepa'}}
 
     limits = dict(steps='>=1', epochs='>0', batch_size='>=1', lr='>0', min_lr='>=0', warmup_frac='[0,1)', weight_decay='>=0',
                   weight_decay_end='>=0', betas='[0,1)', grad_clip='>0', probe_lr='>0', label_smoothing='[0,1)', seed='>=0',
@@ -55,6 +57,13 @@ class RunConfig(Config):
         super().__post_init__()
         mc = method_config(self.method, **self.method_args)            # checks the method's own fields, and types them
         self.method_args = {k: getattr(mc, k) for k in self.method_args}
+
+    @classmethod
+    def tiny(cls, out_dir, **overrides):
+        "A CPU preset for tests and examples: LeJEPA with vit_nano on 16 px digits, 6 steps of 16 (about a second); `method_args` merge."
+        args = dict(encoder='vit_nano', patch_size=4, global_size=16, local_size=8, n_local=2, proj_hidden=32, proj_dim=8, n_slices=32)
+        run = dict(dataset='digits', dataset_args=dict(size=16), steps=6, batch_size=16, log_every=2, ckpt_every=3, progress=False)
+        return cls(method_args={**args, **overrides.pop('method_args', {})}, out_dir=str(out_dir), **{**run, **overrides})
 
 # %% ../../nbs/train/00_config.ipynb #4a98189d
 def cosine(step: int, total: int, start: float, end: float) -> float:

@@ -25,6 +25,9 @@ from tqdm.auto import tqdm
 from ..data.core import make_dataset
 from ..methods.base import Method, create_method
 from ..models.heads import AttentiveProbe, LinearProbe
+from ..runs import record_environment
+from .diagnostics import embedding_std, rankme
+from .loggers import make_loggers
 from ..files import RunFolderError, RunLock, append_jsonl, load_checkpoint, read_json, remove_stale_temps, save_atomic, truncate_metrics, write_json
 from .config import RunConfig, lr_at, wd_at
 from ..views.multicrop import ViewDataset
@@ -113,9 +116,6 @@ def total_steps(cfg: RunConfig, n_samples: int) -> int:
     "Training length in optimizer steps (`epochs` overrides `steps`)."
     return cfg.steps if cfg.epochs is None else max(1, math.ceil(cfg.epochs * n_samples / cfg.batch_size))
 
-def _embedding_std(z: Tensor) -> Tensor:
-    return z.detach().float().std(dim=-2).mean(0)       # (K,): per-dimension std over the batch, averaged over views
-
 def _rng_state(device) -> dict:
     return dict(torch=torch.get_rng_state(), python=list(random.getstate()[1]),
                 cuda=torch.cuda.get_rng_state(device) if device.type == 'cuda' else torch.empty(0, dtype=torch.uint8))
@@ -125,7 +125,7 @@ def _set_rng_state(s: dict, device):
     random.setstate((3, tuple(s['python']), None))
     if device.type == 'cuda' and s['cuda'].numel(): torch.cuda.set_rng_state(s['cuda'], device)
 
-_RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'device', 'out_dir')  # may change across a resume
+_RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'device', 'out_dir', 'loggers', 'logger_args')  # may change across a resume
 
 def _recipe(cfg: dict) -> dict:
     "What a resume must keep equal, in JSON's terms (tuples as lists)."
@@ -188,8 +188,10 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
         if probe_opt: probe_opt.load_state_dict(ck['probe_opt'])
         _set_rng_state(ck['rng'], device)
         start = ck['step']
+    loggers = make_loggers(cfg.loggers, out, cfg.to_dict(), start, cfg.logger_args) if rank == 0 else []
     if rank == 0:
         write_json(cfg.to_dict(), out / 'config.json')
+        record_environment(out, device, fresh=not start)                   # commit, versions, host, device of this start
         if start: truncate_metrics(out, start)
         else: metrics_path.unlink(missing_ok=True); ckpt_path.unlink(missing_ok=True)   # a fresh start leaves nothing of an old run
         write_json(dict(status='running', step=start, pid=os.getpid(), host=socket.gethostname()), summary_path)
@@ -211,6 +213,7 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
 
     step, last, t0 = start, {}, time.perf_counter()
     bar = tqdm(total=steps, initial=start, disable=not cfg.progress or rank != 0, desc=cfg.method)
+    status = 'interrupted'
     try:
         for views, labels in loader:
             views = to_device(views, device)
@@ -242,19 +245,25 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == steps:
-                std = _embedding_std(res.embeddings)
+                std = embedding_std(res.embeddings)
                 last = dict(step=step, loss=loss.item(), **{k: v.item() for k, v in res.terms.items()}, lr=lr, wd=wd,
-                            grad_norm=gnorm.item(), emb_std=std.mean().item(), **{k: v.item() for k, v in pm.items()},
+                            grad_norm=gnorm.item(), emb_std=std.mean().item(), rankme=rankme(res.embeddings), **{k: v.item() for k, v in pm.items()},
                             sec_per_step=(time.perf_counter() - t0) / cfg.log_every)
                 t0 = time.perf_counter()
                 bar.set_postfix(loss=f"{last['loss']:.4f}", std=f"{last['emb_std']:.3f}")
                 if rank == 0: append_jsonl(last, metrics_path)
-            summary = dict(status='finished', steps=step, final=last, emb_std_per_dim=_embedding_std(res.embeddings).tolist()) if step == steps else None
+                for lg in loggers: lg.log(last, step)
+            summary = dict(status='finished', steps=step, final=last, emb_std_per_dim=embedding_std(res.embeddings).tolist()) if step == steps else None
             if step % cfg.ckpt_every == 0 or summary: checkpoint(step, summary)   # the final checkpoint carries the summary
-    except NonFiniteLossError: raise
+        status = 'finished'
+    except NonFiniteLossError:
+        status = 'diverged'
+        raise
     except BaseException as e:
         mark('interrupted', step=step, error=f"{type(e).__name__}: {e}")
         raise
-    finally: bar.close()
+    finally:
+        bar.close()
+        for lg in loggers: lg.close(status)
     if rank == 0: write_json(summary, summary_path)
     return summary

@@ -69,7 +69,7 @@ def reduce_2d(z: np.ndarray, reducer: str = 'tsne', seed: int = 0, perplexity: f
     if reducer == 'umap':
         try: import umap
         except ImportError as e: raise ImportError("reducer='umap' needs umap-learn: pip install umap-learn") from e
-        return umap.UMAP(n_components=2, n_neighbors=min(15, len(z) - 1), random_state=seed).fit_transform(z)
+        return umap.UMAP(n_components=2, n_neighbors=min(15, len(z) - 1), random_state=seed, n_jobs=1).fit_transform(z)   # seeded: one thread
     raise ValueError(f"reducer must be 'tsne', 'umap' or 'pca', got {reducer!r}")
 
 def plot_tsne_by_modality(z_a: Tensor, z_v: Tensor, labels: Tensor, perplexity: float = 30.0, seed: int = 0, class_names=None):

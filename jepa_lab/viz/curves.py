@@ -10,17 +10,11 @@ import json
 import matplotlib.pyplot as plt
 from pathlib import Path
 from ..files import read_json, read_metrics
+from ..runs import load_run
 
 # %% auto #0
-__all__ = ['IJEPA_CURVES', 'load_run', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy', 'run_report',
-           'plot_sweep', 'plot_training_curves']
-
-# %% ../../nbs/viz/00_curves.ipynb #d2da7967
-def load_run(run_dir: str | Path) -> dict:
-    "A run folder's config, metrics rows and summary."
-    d = Path(run_dir)
-    read = lambda n: read_json(d / n, f'run {n}') if (d / n).exists() else {}
-    return dict(config=read('config.json'), metrics=read_metrics(d), summary=read('summary.json'), dir=d)
+__all__ = ['IJEPA_CURVES', 'plot_loss_decomposition', 'plot_embedding_std', 'plot_probe_accuracy', 'run_report', 'plot_sweep',
+           'plot_training_curves']
 
 # %% ../../nbs/viz/00_curves.ipynb #55d4546f
 def _series(rows: list[dict], key: str):
