@@ -100,7 +100,7 @@ def _clear(out: Path):
     for p in out.iterdir():
         if p.name != _LOCK: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
-def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force: bool = False, kernel: str = 'python3') -> Path:
+def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force: bool = False, kernel: str = 'python3', stream: bool = False) -> Path:
     "Execute `notebook` (a path or a name) with typed `params` into the run folder `out_dir` (its `out_dir` parameter); the executed copy, with report.html beside it."
     try: import papermill as pm, nbformat, nbconvert  # noqa: F401 (nbconvert writes report.html)
     except ImportError as e: raise NotebookError("running notebooks needs papermill and nbconvert: pip install 'jepa_lab[lab]'") from e
@@ -126,7 +126,8 @@ def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force:
         write_json({**request, 'status': 'running', 'started': time.strftime('%Y-%m-%d %H:%M:%S')}, out / _RECORD)
         inp, partial = out / f".{nb.stem}.input.ipynb", out / f".{nb.stem}.partial.ipynb"
         nbformat.write(_inject(nbformat.read(nb, as_version=4), {**({'out_dir': str(out)} if 'out_dir' in declared else {}), **typed}), inp)
-        try: pm.execute_notebook(str(inp), str(partial), kernel_name=kernel, progress_bar=False, cwd=str(nb.parent.resolve()))
+        live = dict(progress_bar=sys.stderr.isatty(), stdout_file=sys.stdout, stderr_file=sys.stderr) if stream else dict(progress_bar=False)
+        try: pm.execute_notebook(str(inp), str(partial), kernel_name=kernel, cwd=str(nb.parent.resolve()), **live)
         except BaseException as e:
             failed = out / f"{nb.stem}.failed.ipynb"
             if partial.exists(): os.replace(partial, failed)
@@ -150,9 +151,9 @@ def result_tables(out_dir: str | Path) -> list[Path]:
     return sorted(tables, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 # %% ../nbs/cli.ipynb #5ffcaec2
-def quickstart(out_dir: str | Path = 'runs/quickstart', force: bool = False, **params) -> dict:
+def quickstart(out_dir: str | Path = 'runs/quickstart', force: bool = False, stream: bool = False, **params) -> dict:
     "Run experiments/pretrain.ipynb with its defaults (LeJEPA on the embedded digits) and return the run's summary."
-    run_notebook(experiments_dir() / 'pretrain.ipynb', params, out_dir, force)
+    run_notebook(experiments_dir() / 'pretrain.ipynb', params, out_dir, force, stream=stream)
     return read_json(Path(out_dir) / 'summary.json', 'run summary')
 
 def _probe_lines(frozen: dict) -> list[str]:
@@ -197,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
                        help="a notebook parameter, typed as its default: text for a string, else a Python literal or JSON, e.g. -p lr -1e-3")
         s.add_argument('--force', action='store_true', help='delete what the run folder holds and run afresh (a jepa-lab run folder only)')
+        s.add_argument('--quiet', action='store_true', help="do not stream the cells' printed output (and, in a terminal, a bar over cells) while it runs")
     n = sub.add_parser('notebooks', help='copy the notebooks out for editing, into DIR/experiments and DIR/viz')
     n.add_argument('dir', metavar='DIR')
     n.add_argument('--force', action='store_true', help='replace notebooks that exist in DIR already')
@@ -218,10 +220,10 @@ def _run(args):
     params = {k: parse_value(v, declared.get(k)) for k, v in args.param}
     out, probes = Path(args.out).resolve(), []
     if args.cmd == 'run':
-        executed = run_notebook(nb, params, out, args.force)
+        executed = run_notebook(nb, params, out, args.force, stream=not args.quiet)
         print(f"executed notebook: {executed}" + (f"; report: {out / 'report.html'}" if (out / 'report.html').exists() else ''))
     else:
-        summary = quickstart(out, args.force, **params)
+        summary = quickstart(out, args.force, stream=not args.quiet, **params)
         print(f"results in {out}: summary.json, metrics.jsonl, figures/, pretrain.ipynb, report.html")
         if summary.get('frozen_eval'): probes = _probe_lines(summary['frozen_eval'])
     for table in result_tables(out): print(f"\n{table.name}:\n{table.read_text(encoding='utf-8').rstrip()}")

@@ -39,3 +39,13 @@ def test_report_notebook_trains_only_under_its_out_dir(path):
     code = '\n'.join(c['source'] if isinstance(c['source'], str) else ''.join(c['source'])
                      for c in json.loads(path.read_text())['cells'] if c['cell_type'] == 'code')
     assert not re.search(r'if not .*\.exists\(\)\s*:\s*(\n\s*)?train\(', code)
+
+@pytest.mark.parametrize('path', REPORTS, ids=lambda p: f'{p.parent.name}/{p.name}')
+def test_every_parameter_has_a_literal_default_that_types_its_values(path):
+    "Each assignment of the parameters cell reaches `jepa-lab run` as a value (papermill skips a line with two '=', e.g. a label 'n = 8')."
+    import ast
+    from jepa_lab.cli import notebook_parameters
+    cell = next(c for c in json.loads(path.read_text())['cells'] if 'parameters' in c.get('metadata', {}).get('tags', []))
+    src = cell['source'] if isinstance(cell['source'], str) else ''.join(cell['source'])
+    assigned = {t.id: ast.literal_eval(n.value) for n in ast.parse(src).body if isinstance(n, ast.Assign) for t in n.targets}
+    assert notebook_parameters(path) == assigned
