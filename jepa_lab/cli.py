@@ -92,6 +92,14 @@ def _inject(nb, params: dict):
 # %% ../nbs/cli.ipynb #7b758c0e
 _LOCK, _RECORD = '.notebook.lock', 'run.json'
 
+def _drop_bulky_widget_state(path: Path, limit: int = 1 << 20):
+    "Leave out saved widget state over `limit` bytes (a plotly FigureWidget carries plotly.js, ~5 MB each): widgets need a live kernel then."
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    if len(json.dumps(nb.metadata.get('widgets', {}))) > limit:
+        del nb.metadata['widgets']
+        nbformat.write(nb, path)
+
 def _clear(out: Path):
     "Delete what a run folder holds (its lock aside), refusing a folder that is not a jepa-lab run."
     if not ((out / _RECORD).exists() or (out / 'config.json').exists()):
@@ -137,6 +145,7 @@ def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force:
                                     f"--- failing cell ---\n{e.source}") from None
             raise
         finally: inp.unlink(missing_ok=True)
+        _drop_bulky_widget_state(partial)
         os.replace(partial, executed)
         (out / f"{nb.stem}.failed.ipynb").unlink(missing_ok=True)
         from jepa_lab.report import write_report

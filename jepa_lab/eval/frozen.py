@@ -24,8 +24,8 @@ from ..methods.base import Method
 from ..views.multicrop import ViewDataset
 
 # %% auto #0
-__all__ = ['extract_features', 'linear_probe_accuracy', 'knn_predict', 'knn_accuracy', 'load_method', 'evaluate_features',
-           'evaluate_run']
+__all__ = ['extract_features', 'linear_probe_accuracy', 'knn_predict', 'knn_accuracy', 'kept_steps', 'load_method',
+           'evaluate_features', 'evaluate_run']
 
 # %% ../../nbs/eval/00_frozen.ipynb #054a0507
 def extract_features(method: Method, dataset, batch_size: int = 256, pool: str = 'cls', device='cpu', collate=None) -> tuple[Tensor, Tensor]:
@@ -66,9 +66,16 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     return (knn_predict(train_x, train_y, test_x, k, weighting, T) == test_y).float().mean().item()
 
 # %% ../../nbs/eval/00_frozen.ipynb #450f8d08
-def load_method(run_dir: str | Path, device='cpu'):
-    "The method of a run folder with the weights of its last checkpoint, and its `RunConfig`."
-    cfg_path, ckpt = Path(run_dir) / 'config.json', Path(run_dir) / 'checkpoints' / 'last.pt'
+def kept_steps(run_dir: str | Path) -> list[int]:
+    "The steps whose weights a run kept (`RunConfig.keep_every`), in order."
+    return sorted(int(p.stem.removeprefix('step_')) for p in (Path(run_dir) / 'checkpoints').glob('step_*.pt'))
+
+def load_method(run_dir: str | Path, device='cpu', step: int | None = None):
+    "The method of a run folder with the weights of its last checkpoint (or of a kept `step`), and its `RunConfig`."
+    cfg_path = Path(run_dir) / 'config.json'
+    ckpt = Path(run_dir) / 'checkpoints' / ('last.pt' if step is None else f'step_{step:07d}.pt')
+    if step is not None and not ckpt.exists():
+        raise FileNotFoundError(f"{run_dir} kept no weights at step {step}; it kept {kept_steps(run_dir) or 'none (RunConfig.keep_every)'}")
     try: cfg = RunConfig.from_dict({**read_json(cfg_path, 'run config'), 'progress': False})
     except (TypeError, ValueError) as e: raise ValueError(f"{cfg_path}: {e}") from None
     m = build_method(cfg)

@@ -41,6 +41,7 @@ class RunConfig(Config):
     seed: int = 0
     log_every: int = 10
     ckpt_every: int = 100
+    keep_every: int | None = None      # also keep the method's weights every n steps (checkpoints/step_<n>.pt), to watch the space form
     num_workers: int = 0
     device: str = 'auto'               # 'auto' | 'cpu' | 'cuda'
     precision: Literal['auto', 'bf16', 'fp32'] = 'auto'   # 'auto': bf16 on GPU, fp32 on CPU
@@ -51,7 +52,7 @@ class RunConfig(Config):
 
     limits = dict(steps='>=1', epochs='>0', batch_size='>=1', lr='>0', min_lr='>=0', warmup_frac='[0,1)', weight_decay='>=0',
                   weight_decay_end='>=0', betas='[0,1)', grad_clip='>0', probe_lr='>0', label_smoothing='[0,1)', seed='>=0',
-                  log_every='>=1', ckpt_every='>=1', num_workers='>=0')
+                  log_every='>=1', ckpt_every='>=1', keep_every='>=1', num_workers='>=0')
 
     def __post_init__(self):
         super().__post_init__()

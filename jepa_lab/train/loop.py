@@ -125,7 +125,7 @@ def _set_rng_state(s: dict, device):
     random.setstate((3, tuple(s['python']), None))
     if device.type == 'cuda' and s['cuda'].numel(): torch.cuda.set_rng_state(s['cuda'], device)
 
-_RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'device', 'out_dir', 'loggers', 'logger_args')  # may change across a resume
+_RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'keep_every', 'device', 'out_dir', 'loggers', 'logger_args')  # may change across a resume
 
 def _recipe(cfg: dict) -> dict:
     "What a resume must keep equal, in JSON's terms (tuples as lists)."
@@ -193,7 +193,8 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
         write_json(cfg.to_dict(), out / 'config.json')
         record_environment(out, device, fresh=not start)                   # commit, versions, host, device of this start
         if start: truncate_metrics(out, start)
-        else: metrics_path.unlink(missing_ok=True); ckpt_path.unlink(missing_ok=True)   # a fresh start leaves nothing of an old run
+        else:                                                           # a fresh start leaves nothing of an old run
+            for p in (metrics_path, ckpt_path, *ckpt_path.parent.glob('step_*.pt')): p.unlink(missing_ok=True)
         write_json(dict(status='running', step=start, pid=os.getpid(), host=socket.gethostname()), summary_path)
 
     model = nn.parallel.DistributedDataParallel(method) if world > 1 else method
@@ -208,10 +209,15 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
                              opt=opt.state_dict(), probe_opt=probe_opt and probe_opt.state_dict(), rng=_rng_state(device),
                              summary=summary), ckpt_path)
 
+    def keep(step):
+        if rank == 0 and cfg.keep_every and step % cfg.keep_every == 0:
+            save_atomic(dict(step=step, method=method.state_dict()), ckpt_path.parent / f'step_{step:07d}.pt')
+
     def mark(status, **info):
         if rank == 0: _mark(summary_path, dict(status=status, **info, last_checkpoint=str(ckpt_path) if ckpt_path.exists() else None))
 
     step, last, t0 = start, {}, time.perf_counter()
+    if start == 0: keep(0)                                               # the initialisation, where a kept sequence starts
     bar = tqdm(total=steps, initial=start, disable=not cfg.progress or rank != 0, desc=cfg.method)
     status = 'interrupted'
     try:
@@ -255,6 +261,7 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
                 for lg in loggers: lg.log(last, step)
             summary = dict(status='finished', steps=step, final=last, emb_std_per_dim=embedding_std(res.embeddings).tolist()) if step == steps else None
             if step % cfg.ckpt_every == 0 or summary: checkpoint(step, summary)   # the final checkpoint carries the summary
+            keep(step)
         status = 'finished'
     except NonFiniteLossError:
         status = 'diverged'

@@ -12,5 +12,6 @@ from .curves import *
 from .av import *
 from .maps import *
 from .m3 import *
+from .explore import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('curves', 'av', 'maps', 'm3') for n in _import(f'jepa_lab.viz.{_m}').__all__]
+__all__ = [n for _m in ('curves', 'av', 'maps', 'm3', 'explore') for n in _import(f'jepa_lab.viz.{_m}').__all__]
