@@ -34,6 +34,9 @@ def test_run_pretrain_notebook_writes_a_run_folder(tmp_path):
     cells = json.loads((tmp_path / 'pretrain.ipynb').read_text())['cells']
     images = [o for c in cells if c['cell_type'] == 'code' for o in c['outputs'] if 'image/png' in o.get('data', {})]
     assert len(images) == 1, len(images)                                     # the report figure, once; the parts go to files only
+    rows = json.loads((tmp_path / 'results.json').read_text())               # the frozen evaluation as a table, printed at the end
+    assert [row['encoder'] for row in rows] == ['trained', 'random init'] and rows[0]['linear_acc'] == s['frozen_eval']['trained']['linear_acc']
+    assert '\nresults.md:\n| encoder | linear probe acc | k-NN acc |' in r.stdout, r.stdout[-2000:]
     r = jepa_lab('runs', str(tmp_path))                                      # the run as a row of `jepa-lab runs`
     assert r.returncode == 0 and r.stdout.split('\n')[1].split()[1:5] == ['finished', 'lejepa', 'digits', '4'], r.stdout
     assert 'eval.trained.linear_acc' in r.stdout and 'final.rankme' in r.stdout
@@ -90,6 +93,7 @@ def test_lambda_sweep_notebook_writes_its_table(tmp_path):
     table = json.loads((tmp_path / 'results.json').read_text())
     assert [row['run'] for row in table] == ['λ=0', 'λ=1'] and all(row['emb_std'] > 0 for row in table)
     assert (tmp_path / 'figures' / 'lambda_sweep.png').exists()
+    assert (tmp_path / 'results.md').read_text().splitlines()[3].startswith('| λ=1 |') and '\nresults.md:\n| run |' in r.stdout
 
 def test_av_jepa_notebook_reports_retrieval_and_per_modality_probes(tmp_path):
     r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'av_jepa.ipynb'), '-p', 'steps', '4', '-p', 'n_train', '48',
@@ -98,6 +102,9 @@ def test_av_jepa_notebook_reports_retrieval_and_per_modality_probes(tmp_path):
     ev = json.loads((tmp_path / 'summary.json').read_text())['av_eval']
     assert set(ev) == {'trained', 'random_init'} and abs(ev['trained']['chance_r1'] - 1 / 24) < 1e-12
     assert set(ev['trained']['linear_acc']) == {'av', 'a', 'v'} and {'R@1', 'median_rank'} <= set(ev['trained']['a2v'])
+    rows = json.loads((tmp_path / 'results.json').read_text())              # the same numbers as the table `jepa-lab run` prints
+    assert [row['encoder'] for row in rows] == ['trained', 'random init'] and rows[1]['a2v_R@1'] == ev['random_init']['a2v']['R@1']
+    assert '\nresults.md:\n| encoder | A→V R@1 |' in r.stdout, r.stdout[-2000:]
 
 def test_av_ablations_notebook_writes_its_table(tmp_path):
     r = jepa_lab('run', str(ROOT / 'nbs' / 'experiments' / 'av_ablations.ipynb'), '-p', 'steps', '2', '-p', 'n_train', '32',
@@ -138,7 +145,8 @@ def test_av_finetune_notebook_pretrains_its_own_run_under_out_and_writes_its_tab
     res = json.loads((tmp_path / 'results.json').read_text())
     assert set(res) == {'pretrained_attentive', 'random_init_attentive'}
     assert all(set(v) == {'train_loss', 'av', 'a', 'v'} and 0 <= v['av']['top1'] <= v['av']['top5'] <= 1 for v in res.values())
-    assert (tmp_path / 'results.md').read_text().count('\n') == 4
+    table = (tmp_path / 'results.md').read_text().splitlines()              # header, rule, one row per run, then the note
+    assert table[2].startswith('| pretrained_attentive |') and table[3].startswith('| random_init_attentive |') and table[4] == ''
 
 def test_dmt_maps_notebook_trains_its_runs_under_out_for_the_steps_asked(tmp_path):
     "Two --out folders with different steps: each trains its own two runs (the old notebook reused the first steps' runs in nbs/viz/runs)."
