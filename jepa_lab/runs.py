@@ -14,7 +14,7 @@ from .files import read_json, read_metrics, run_status, write_json
 
 # %% auto #0
 __all__ = ['PACKAGES', 'run_environment', 'environments', 'record_environment', 'load_run', 'find_runs', 'run_row', 'load_runs',
-           'runs_table']
+           'short_names', 'differing_config', 'runs_table']
 
 # %% ../nbs/runs.ipynb #0ec08dfa
 PACKAGES = ('jepa_lab', 'torch', 'torchvision', 'timm', 'numpy', 'scikit-learn', 'transformers', 'peft')
@@ -100,6 +100,17 @@ def load_runs(paths='runs'):
     return pd.DataFrame([run_row(d) for d in runs], columns=None if runs else ['run', 'status', 'method', 'dataset', 'step', 'steps'])
 
 # %% ../nbs/runs.ipynb #6b890abe
+def short_names(runs) -> list[str]:
+    "Run folders named relative to their common parent (a lone run by its folder name)."
+    runs = [str(r) for r in runs]
+    if len(runs) < 2: return [Path(r).name for r in runs]
+    common = os.path.commonpath(runs)
+    return [os.path.relpath(r, common) if len(common) > 1 and r != common else Path(r).name for r in runs]
+
+def differing_config(df) -> list[str]:
+    "The `config.*` columns of a `load_runs` table that differ between its rows (out_dir and steps aside: they are shown anyway)."
+    return [c for c in df.columns if c.startswith('config.') and c not in ('config.out_dir', 'config.steps') and df[c].astype(str).nunique() > 1]
+
 _SHOWN = ('run', 'status', 'method', 'dataset', 'step', 'steps', 'final.loss', 'final.emb_std', 'final.rankme', 'train_s')
 
 def runs_table(paths='runs', sort: str | None = None) -> str:
@@ -107,10 +118,9 @@ def runs_table(paths='runs', sort: str | None = None) -> str:
     df = load_runs(paths)
     if df.empty: return f"no runs under {paths}"
     main = [c for c in _SHOWN if c in df.columns] + [c for c in df.columns if c.startswith('eval.')]
-    varying = [c for c in df.columns if c.startswith('config.') and c not in ('config.out_dir', 'config.steps') and df[c].astype(str).nunique() > 1]
-    cols = main + varying
+    cols = main + differing_config(df)
     if sort:
         if sort not in df.columns: raise ValueError(f"no column {sort!r} to sort by; the runs have: {', '.join(df.columns)}")
         df = df.sort_values(sort, kind='stable')
-    if len(df) > 1 and len(common := os.path.commonpath(list(df.run))) > 1: df = df.assign(run=[os.path.relpath(r, common) for r in df.run])
+    if len(df) > 1: df = df.assign(run=short_names(df.run))
     return df[cols].rename(columns=lambda c: c.removeprefix('config.').removeprefix('method_args.')).to_string(index=False, float_format=lambda v: f'{v:.4g}')

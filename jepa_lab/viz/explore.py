@@ -14,7 +14,7 @@ from ..data import make_dataset
 from ..eval.frozen import kept_steps, load_method
 from ..eval.retrieval import collect_readout
 from ..files import read_metrics
-from ..runs import load_runs
+from ..runs import differing_config, load_runs, short_names
 from .av import reduce_2d
 
 # %% auto #0
@@ -31,13 +31,6 @@ def _ipywidgets():
     except ImportError as e: raise ImportError("the explorers need ipywidgets: pip install 'jepa_lab[lab]'") from e
     return ipywidgets
 
-def _short(runs) -> list[str]:
-    "Run folders named relative to their common parent."
-    runs = [str(r) for r in runs]
-    if len(runs) < 2: return [Path(r).name for r in runs]
-    common = Path(*Path(runs[0]).parts[:len(Path(runs[0]).parts) - 1])
-    while not all(Path(r).is_relative_to(common) for r in runs): common = common.parent
-    return [str(Path(r).relative_to(common)) for r in runs]
 
 # %% ../../nbs/viz/04_explore.ipynb #4ba04e8d
 def curves_figure(paths='runs', metric: str = 'loss', runs=None):
@@ -46,7 +39,7 @@ def curves_figure(paths='runs', metric: str = 'loss', runs=None):
     table = load_runs(paths)
     picked = [r for r in table.run if runs is None or r in set(map(str, runs))]
     fig = go.Figure(layout=dict(xaxis_title='step', yaxis_title=metric, height=380, margin=dict(l=60, r=20, t=30, b=50)))
-    for name, run in zip(_short(picked), picked):
+    for name, run in zip(short_names(picked), picked):
         rows = [r for r in read_metrics(run) if metric in r]
         fig.add_scatter(x=[r['step'] for r in rows], y=[r[metric] for r in rows], mode='lines', name=name)
     return fig
@@ -61,7 +54,7 @@ class RunBrowser:
         logged = sorted({k for rows in self.rows.values() for r in rows for k in r} - {'step'})
         finals = [c for c in self.table.columns if c.startswith(('final.', 'eval.'))]
         runs = list(self.table.run)
-        self.runs = w.SelectMultiple(options=list(zip(_short(runs), runs)), value=tuple(runs[:4]), rows=min(8, len(runs)), description='runs')
+        self.runs = w.SelectMultiple(options=list(zip(short_names(runs), runs)), value=tuple(runs[:4]), rows=min(8, len(runs)), description='runs')
         self.metric = w.Dropdown(options=logged, value='loss' if 'loss' in logged else logged[0], description='curve')
         self.sort = w.Dropdown(options=finals, value='final.loss' if 'final.loss' in finals else finals[0], description='rank by')
         self.figure = go.FigureWidget(layout=dict(xaxis_title='step', height=380, margin=dict(l=60, r=20, t=30, b=50)))
@@ -73,7 +66,7 @@ class RunBrowser:
     def update(self):
         "Redraw for the current selection."
         runs, m = list(self.runs.value), self.metric.value
-        names = dict(zip(self.table.run, _short(self.table.run)))
+        names = dict(zip(self.table.run, short_names(self.table.run)))
         with self.figure.batch_update():
             self.figure.data = []
             for r in runs:
@@ -82,7 +75,7 @@ class RunBrowser:
             self.figure.layout.yaxis.title = m
         sub = self.table[self.table.run.isin(runs)].sort_values(self.sort.value, kind='stable').assign(run=lambda d: d.run.map(names))
         self.ranking.value = sub[['run', 'status', 'step', self.sort.value]].to_html(index=False, float_format=lambda v: f'{v:.4g}')
-        cfg = [c for c in sub.columns if c.startswith('config.') and c != 'config.out_dir' and sub[c].astype(str).nunique() > 1]
+        cfg = differing_config(sub)
         self.configs.value = (sub[['run', *cfg]].rename(columns=lambda c: c.removeprefix('config.')).to_html(index=False)
                               if cfg else '<i>the picked runs share every config field</i>')
 
