@@ -41,6 +41,14 @@ html_title = f'jepa_lab {release}'
 html_extra_path = ['_build/md']              # <page>.html.md beside <page>.html: what the modules' `Docs:` links name
 html_show_sourcelink = False
 
+# Formulas render offline: MathJax 2 from the jupyter-server-mathjax wheel (a dev dependency), which docs/prepare.py copies
+# into _build/static/mathjax; Sphinx would otherwise load MathJax 3 from a CDN.
+if (ROOT / 'docs' / '_build' / 'static' / 'mathjax' / 'MathJax.js').is_file():
+    html_static_path = ['_build/static']
+    mathjax_path = 'mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full'   # the config the wheel ships
+    mathjax2_config = {'tex2jax': {'inlineMath': [['\\(', '\\)']], 'displayMath': [['\\[', '\\]']], 'processEscapes': True,
+                                   'processClass': 'math|output_area', 'ignoreClass': 'document'}}
+
 _code_span = re.compile(r'(`+)(.+?)\1', re.S)
 
 def _md_to_rst(text: str) -> str:

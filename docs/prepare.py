@@ -21,7 +21,7 @@ NBS = ROOT / 'nbs'
 BUILD = ROOT / 'docs' / '_build'
 SRC, MD = BUILD / 'src', BUILD / 'md'
 ORDER = ['package', 'core', 'files', 'runs', 'data', 'views', 'models', 'losses', 'methods', 'train', 'eval', 'probes',
-         'viz', 'report', 'catalog', 'cli', 'experiments']   # the package's layers in the direction data flows; others follow
+         'viz', 'report', 'catalog', 'launch', 'cluster', 'cli', 'experiments']   # the package's layers in the direction data flows; others follow
 LANGUAGE = {'name': 'python', 'pygments_lexer': 'ipython3'}
 
 def src_text(cell) -> str:
@@ -174,8 +174,17 @@ def write_api(module_nbs: dict[str, Path]) -> str:
                                           + toctree(['jepa_lab'], maxdepth=3) + '\n', encoding='utf-8')
     return 'api/index'
 
+def copy_mathjax():
+    "MathJax 2 from the jupyter-server-mathjax wheel into _build/static/mathjax, so formulas render with no network (docs/conf.py)."
+    try: import jupyter_server_mathjax
+    except ImportError: raise SystemExit("the docs need jupyter-server-mathjax (MathJax offline): pip install -e '.[dev]'") from None
+    dest = BUILD / 'static' / 'mathjax'
+    if not (dest / 'MathJax.js').is_file():
+        shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / 'static', dest, dirs_exist_ok=True)
+
 def main():
     shutil.rmtree(SRC, ignore_errors=True); shutil.rmtree(MD, ignore_errors=True)
+    copy_mathjax()
     SRC.mkdir(parents=True); MD.mkdir(parents=True)
     sections = sorted([p for p in NBS.iterdir() if not p.name.startswith(('.', '_')) and
                        ((p.is_dir() and notebooks(p, recursive=False)) or (p.suffix == '.ipynb' and p.name != 'index.ipynb'))],

@@ -1,4 +1,4 @@
-"""The notebooks `jepa-lab run` knows by name: where they are found, in a checkout or an installed wheel, and how to copy them out.
+"""The notebooks `jepa-lab run` knows by name (where they are found, in a checkout or an installed wheel, and how to copy them out), and how one runs: typed parameters, a run folder, papermill.
 
 Docs: https://jepa-lab.github.io/jepa_lab/catalog.html.md"""
 
@@ -6,15 +6,18 @@ Docs: https://jepa-lab.github.io/jepa_lab/catalog.html.md"""
 
 # %% ../nbs/catalog.ipynb #93ad9ad9
 from __future__ import annotations
-import difflib, json, os, re, shutil
+import ast, difflib, json, math, os, re, shutil, sys, time
 from pathlib import Path
+from .core import check_value, dict_diff
+from .files import RunLock, is_locked, read_json, write_json
 
 class NotebookError(RuntimeError):
     "A notebook could not be run: missing, unknown or badly typed parameters, a busy or different run folder, or a failing cell."
 
-
 # %% auto #0
-__all__ = ['NotebookError', 'notebooks_dir', 'experiments_dir', 'known_notebooks', 'resolve_notebook', 'copy_notebooks']
+__all__ = ['NOTEBOOK_LOCK', 'RUN_RECORD', 'NotebookError', 'notebooks_dir', 'experiments_dir', 'known_notebooks',
+           'resolve_notebook', 'copy_notebooks', 'typed_value', 'parse_value', 'notebook_parameters', 'run_notebook',
+           'result_tables']
 
 # %% ../nbs/catalog.ipynb #4064bac1
 def notebooks_dir() -> Path:
@@ -72,3 +75,139 @@ def copy_notebooks(dest: str | Path, force: bool = False) -> list[Path]:
         d.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(s, d)
     return [d for _, d in pairs]
+
+# %% ../nbs/catalog.ipynb #bf1feaf0
+def _hint(default):
+    "The type a parameter takes, from its default: tuples and lists by their elements, None as anything."
+    if default is None: return None
+    if isinstance(default, tuple): return tuple[tuple(_hint(v) or object for v in default)] if default else tuple
+    if isinstance(default, list): return list[_hint(default[0]) or object] if default and len({type(v) for v in default}) == 1 else list
+    return type(default)
+
+def _plain(v, name: str):
+    "`v` if it is plain data (None, bool, int, finite float, str, and lists, tuples and dicts of them), else a NotebookError."
+    if v is None or isinstance(v, (bool, int, str)): return v
+    if isinstance(v, float):
+        if math.isfinite(v): return v
+        raise NotebookError(f"parameter {name}: {v!r} cannot be passed to a notebook (not a finite number)")
+    if isinstance(v, (list, tuple)): return type(v)(_plain(x, name) for x in v)
+    if isinstance(v, dict): return {_plain(k, name): _plain(x, name) for k, x in v.items()}
+    raise NotebookError(f"parameter {name}: a {type(v).__name__} cannot be passed to a notebook; only plain data (numbers, strings, lists, dicts)")
+
+def typed_value(name: str, value, default):
+    "`value` for the parameter `name` in the type of its `default` (lists become tuples, ints floats); a clear NotebookError otherwise."
+    value = _plain(value, name)
+    if (hint := _hint(default)) is None: return value
+    try: return check_value(value, hint, f"parameter {name}")
+    except (TypeError, ValueError) as e: raise NotebookError(f"{e} (the notebook's default is {default!r})") from None
+
+def parse_value(text: str, default=None):
+    "A command-line value for a parameter whose default is `default`: the text itself for a string, else a Python literal or JSON, never evaluated."
+    if isinstance(default, str): return text
+    t = text.strip()
+    try: return ast.literal_eval(t)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): pass
+    try: return json.loads(t)
+    except ValueError: pass
+    if default is None: return text
+    raise NotebookError(f"parameter value {text!r} is not a {type(default).__name__} literal (the notebook's default is {default!r})")
+
+def _literal(name: str, v) -> str:
+    "Python source for plain data `v`, checked to read back as exactly `v`."
+    src = repr(v)
+    back = ast.literal_eval(src)
+    if back != v or repr(back) != src: raise NotebookError(f"parameter {name}: {v!r} cannot be written into the notebook safely")
+    return src
+
+def notebook_parameters(notebook: str | Path) -> dict:
+    "The parameters `notebook` (a path or a name) declares, name -> default value, read from its 'parameters' cell without running it."
+    import papermill as pm
+    nb = resolve_notebook(notebook)
+    try: declared = pm.inspect_notebook(str(nb))
+    except Exception as e: raise NotebookError(f"{nb} is not a readable notebook: {type(e).__name__}: {e}") from None
+    if not declared: raise NotebookError(f"{nb} has no cell tagged 'parameters', so it takes no parameters")
+    out = {}
+    for k, p in declared.items():
+        try: out[k] = ast.literal_eval(p['default'])
+        except (ValueError, SyntaxError): out[k] = None       # an expression default: the parameter takes any plain value
+    return out
+
+def _inject(nb, params: dict):
+    "The notebook node with an 'injected-parameters' cell, written by jepa_lab from checked literals, after its 'parameters' cell."
+    import nbformat
+    nb.cells = [c for c in nb.cells if 'injected-parameters' not in c.metadata.get('tags', [])]
+    i = next(i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', []))
+    src = '# Parameters (injected by jepa-lab)\n' + ''.join(f"{k} = {_literal(k, v)}\n" for k, v in params.items())
+    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(src, metadata={'tags': ['injected-parameters']}))
+    return nb
+
+# %% ../nbs/catalog.ipynb #7b758c0e
+NOTEBOOK_LOCK, RUN_RECORD = '.notebook.lock', 'run.json'     # held while a notebook runs into a folder; what it records there
+
+def _drop_bulky_widget_state(path: Path, limit: int = 1 << 20):
+    "Leave out saved widget state over `limit` bytes (a plotly FigureWidget carries plotly.js, ~5 MB each): widgets need a live kernel then."
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    if len(json.dumps(nb.metadata.get('widgets', {}))) > limit:
+        del nb.metadata['widgets']
+        nbformat.write(nb, path)
+
+def _clear(out: Path):
+    "Delete what a run folder holds (its lock aside), refusing a folder that is not a jepa-lab run."
+    if not ((out / RUN_RECORD).exists() or (out / 'config.json').exists()):
+        raise NotebookError(f"--force: {out} is not a jepa-lab run folder (no run.json or config.json); refusing to delete what it holds")
+    if is_locked(out): raise NotebookError(f"--force: a training process still holds {out}; stop it first")
+    for p in out.iterdir():
+        if p.name != NOTEBOOK_LOCK: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force: bool = False, kernel: str = 'python3', stream: bool = False) -> Path:
+    "Execute `notebook` (a path or a name) with typed `params` into the run folder `out_dir` (its `out_dir` parameter); the executed copy, with report.html beside it."
+    try: import papermill as pm, nbformat, nbconvert  # noqa: F401 (nbconvert writes report.html)
+    except ImportError as e: raise NotebookError("running notebooks needs papermill and nbconvert: pip install 'jepa_lab[lab]'") from e
+    nb, out = resolve_notebook(notebook), Path(out_dir).resolve()
+    declared = notebook_parameters(nb)
+    if unknown := sorted(set(params) - set(declared)):
+        raise NotebookError(f"{nb.name} has no parameter(s) {', '.join(unknown)}; it takes: {', '.join(declared)}")
+    if 'out_dir' in params: raise NotebookError("give the output folder with --out (out_dir), not as a parameter")
+    if out.exists() and not out.is_dir(): raise NotebookError(f"--out {out} is a file, not a folder")
+    typed = {k: typed_value(k, v, declared[k]) for k, v in params.items()}
+    request = dict(notebook=nb.name, params={**{k: v for k, v in declared.items() if k != 'out_dir'}, **typed})
+    with RunLock(out, NOTEBOOK_LOCK):
+        prior = read_json(out / RUN_RECORD, 'run record') if (out / RUN_RECORD).exists() else None
+        if force and any(p.name != NOTEBOOK_LOCK for p in out.iterdir()): _clear(out); prior = None
+        elif prior is None and any(p.name != NOTEBOOK_LOCK for p in out.iterdir()):
+            raise NotebookError(f"{out} is not empty and holds no jepa-lab run; nothing was changed: use another --out")
+        elif prior and (diff := dict_diff(dict(notebook=prior['notebook'], **prior['params']), dict(notebook=nb.name, **request['params']))):
+            raise NotebookError(f"{out} holds a run with other parameters ({diff}); nothing was changed: use another --out, or --force to replace it")
+        executed = out / nb.name
+        if prior and prior['status'] == 'finished' and executed.exists():
+            print(f"{out}: already finished with these parameters (executed {prior['finished']}); --force runs it again")
+            return executed
+        write_json({**request, 'status': 'running', 'started': time.strftime('%Y-%m-%d %H:%M:%S')}, out / RUN_RECORD)
+        inp, partial = out / f".{nb.stem}.input.ipynb", out / f".{nb.stem}.partial.ipynb"
+        nbformat.write(_inject(nbformat.read(nb, as_version=4), {**({'out_dir': str(out)} if 'out_dir' in declared else {}), **typed}), inp)
+        live = dict(progress_bar=sys.stderr.isatty(), stdout_file=sys.stdout, stderr_file=sys.stderr) if stream else dict(progress_bar=False)
+        quiet_kernel = ['--IPKernelApp.log_level=ERROR']             # not the kernel's own start-up notices (a TCP warning), only the cells'
+        try: pm.execute_notebook(str(inp), str(partial), kernel_name=kernel, cwd=str(nb.parent.resolve()), extra_arguments=quiet_kernel, **live)
+        except BaseException as e:
+            failed = out / f"{nb.stem}.failed.ipynb"
+            if partial.exists(): os.replace(partial, failed)
+            write_json({**request, 'status': 'failed', 'error': f"{type(e).__name__}: {getattr(e, 'evalue', e)}"}, out / RUN_RECORD)
+            if isinstance(e, pm.PapermillExecutionError):
+                raise NotebookError(f"{nb.name} failed in cell {e.exec_count or e.cell_index} ({e.ename}: {e.evalue}); executed copy: {failed}\n"
+                                    f"--- failing cell ---\n{e.source}") from None
+            raise
+        finally: inp.unlink(missing_ok=True)
+        _drop_bulky_widget_state(partial)
+        os.replace(partial, executed)
+        (out / f"{nb.stem}.failed.ipynb").unlink(missing_ok=True)
+        from jepa_lab.report import write_report
+        write_report(executed, out / 'report.html')
+        write_json({**request, 'status': 'finished', 'finished': time.strftime('%Y-%m-%d %H:%M:%S')}, out / RUN_RECORD)
+    return executed
+
+# %% ../nbs/catalog.ipynb #c146e3b0
+def result_tables(out_dir: str | Path) -> list[Path]:
+    "The result tables a run folder holds, in the order written: each <name>.md beside its <name>.json (`jepa_lab.report.write_results`)."
+    tables = [p for p in Path(out_dir).glob('*.md') if p.with_suffix('.json').is_file()]
+    return sorted(tables, key=lambda p: (p.stat().st_mtime_ns, p.name))

@@ -7,157 +7,20 @@ Docs: https://jepa-lab.github.io/jepa_lab/cli.html.md"""
 # %% ../nbs/cli.ipynb #4f345e7f
 from __future__ import annotations
 import argparse
-import ast
-import json
-import math
+import contextlib
 import os
 import re
-import shutil
 import sys
 import textwrap
-import time
 from pathlib import Path
-from .core import check_value, dict_diff
-from .files import RunFolderError, RunLock, is_locked, read_json, write_json
-from .catalog import NotebookError, copy_notebooks, experiments_dir, known_notebooks, notebooks_dir, resolve_notebook
+from .files import RunFolderError, read_json
+from .catalog import (NotebookError, copy_notebooks, experiments_dir, known_notebooks, notebooks_dir, notebook_parameters,
+                              parse_value, result_tables, run_notebook)
+from .cluster import add_status_arguments, add_submit_arguments, status_main, submit_main
+from .launch import add_launch_arguments, launch_env, launch_main
 
 # %% auto #0
-__all__ = ['typed_value', 'parse_value', 'notebook_parameters', 'run_notebook', 'result_tables', 'quickstart', 'main']
-
-# %% ../nbs/cli.ipynb #bf1feaf0
-def _hint(default):
-    "The type a parameter takes, from its default: tuples and lists by their elements, None as anything."
-    if default is None: return None
-    if isinstance(default, tuple): return tuple[tuple(_hint(v) or object for v in default)] if default else tuple
-    if isinstance(default, list): return list[_hint(default[0]) or object] if default and len({type(v) for v in default}) == 1 else list
-    return type(default)
-
-def _plain(v, name: str):
-    "`v` if it is plain data (None, bool, int, finite float, str, and lists, tuples and dicts of them), else a NotebookError."
-    if v is None or isinstance(v, (bool, int, str)): return v
-    if isinstance(v, float):
-        if math.isfinite(v): return v
-        raise NotebookError(f"parameter {name}: {v!r} cannot be passed to a notebook (not a finite number)")
-    if isinstance(v, (list, tuple)): return type(v)(_plain(x, name) for x in v)
-    if isinstance(v, dict): return {_plain(k, name): _plain(x, name) for k, x in v.items()}
-    raise NotebookError(f"parameter {name}: a {type(v).__name__} cannot be passed to a notebook; only plain data (numbers, strings, lists, dicts)")
-
-def typed_value(name: str, value, default):
-    "`value` for the parameter `name` in the type of its `default` (lists become tuples, ints floats); a clear NotebookError otherwise."
-    value = _plain(value, name)
-    if (hint := _hint(default)) is None: return value
-    try: return check_value(value, hint, f"parameter {name}")
-    except (TypeError, ValueError) as e: raise NotebookError(f"{e} (the notebook's default is {default!r})") from None
-
-def parse_value(text: str, default=None):
-    "A command-line value for a parameter whose default is `default`: the text itself for a string, else a Python literal or JSON, never evaluated."
-    if isinstance(default, str): return text
-    t = text.strip()
-    try: return ast.literal_eval(t)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): pass
-    try: return json.loads(t)
-    except ValueError: pass
-    if default is None: return text
-    raise NotebookError(f"parameter value {text!r} is not a {type(default).__name__} literal (the notebook's default is {default!r})")
-
-def _literal(name: str, v) -> str:
-    "Python source for plain data `v`, checked to read back as exactly `v`."
-    src = repr(v)
-    back = ast.literal_eval(src)
-    if back != v or repr(back) != src: raise NotebookError(f"parameter {name}: {v!r} cannot be written into the notebook safely")
-    return src
-
-def notebook_parameters(notebook: str | Path) -> dict:
-    "The parameters `notebook` (a path or a name) declares, name -> default value, read from its 'parameters' cell without running it."
-    import papermill as pm
-    nb = resolve_notebook(notebook)
-    try: declared = pm.inspect_notebook(str(nb))
-    except Exception as e: raise NotebookError(f"{nb} is not a readable notebook: {type(e).__name__}: {e}") from None
-    if not declared: raise NotebookError(f"{nb} has no cell tagged 'parameters', so it takes no parameters")
-    out = {}
-    for k, p in declared.items():
-        try: out[k] = ast.literal_eval(p['default'])
-        except (ValueError, SyntaxError): out[k] = None       # an expression default: the parameter takes any plain value
-    return out
-
-def _inject(nb, params: dict):
-    "The notebook node with an 'injected-parameters' cell, written by jepa_lab from checked literals, after its 'parameters' cell."
-    import nbformat
-    nb.cells = [c for c in nb.cells if 'injected-parameters' not in c.metadata.get('tags', [])]
-    i = next(i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', []))
-    src = '# Parameters (injected by jepa-lab)\n' + ''.join(f"{k} = {_literal(k, v)}\n" for k, v in params.items())
-    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(src, metadata={'tags': ['injected-parameters']}))
-    return nb
-
-# %% ../nbs/cli.ipynb #7b758c0e
-_LOCK, _RECORD = '.notebook.lock', 'run.json'
-
-def _drop_bulky_widget_state(path: Path, limit: int = 1 << 20):
-    "Leave out saved widget state over `limit` bytes (a plotly FigureWidget carries plotly.js, ~5 MB each): widgets need a live kernel then."
-    import nbformat
-    nb = nbformat.read(path, as_version=4)
-    if len(json.dumps(nb.metadata.get('widgets', {}))) > limit:
-        del nb.metadata['widgets']
-        nbformat.write(nb, path)
-
-def _clear(out: Path):
-    "Delete what a run folder holds (its lock aside), refusing a folder that is not a jepa-lab run."
-    if not ((out / _RECORD).exists() or (out / 'config.json').exists()):
-        raise NotebookError(f"--force: {out} is not a jepa-lab run folder (no run.json or config.json); refusing to delete what it holds")
-    if is_locked(out): raise NotebookError(f"--force: a training process still holds {out}; stop it first")
-    for p in out.iterdir():
-        if p.name != _LOCK: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-
-def run_notebook(notebook: str | Path, params: dict, out_dir: str | Path, force: bool = False, kernel: str = 'python3', stream: bool = False) -> Path:
-    "Execute `notebook` (a path or a name) with typed `params` into the run folder `out_dir` (its `out_dir` parameter); the executed copy, with report.html beside it."
-    try: import papermill as pm, nbformat, nbconvert  # noqa: F401 (nbconvert writes report.html)
-    except ImportError as e: raise NotebookError("running notebooks needs papermill and nbconvert: pip install 'jepa_lab[lab]'") from e
-    nb, out = resolve_notebook(notebook), Path(out_dir).resolve()
-    declared = notebook_parameters(nb)
-    if unknown := sorted(set(params) - set(declared)):
-        raise NotebookError(f"{nb.name} has no parameter(s) {', '.join(unknown)}; it takes: {', '.join(declared)}")
-    if 'out_dir' in params: raise NotebookError("give the output folder with --out (out_dir), not as a parameter")
-    if out.exists() and not out.is_dir(): raise NotebookError(f"--out {out} is a file, not a folder")
-    typed = {k: typed_value(k, v, declared[k]) for k, v in params.items()}
-    request = dict(notebook=nb.name, params={**{k: v for k, v in declared.items() if k != 'out_dir'}, **typed})
-    with RunLock(out, _LOCK):
-        prior = read_json(out / _RECORD, 'run record') if (out / _RECORD).exists() else None
-        if force and any(p.name != _LOCK for p in out.iterdir()): _clear(out); prior = None
-        elif prior is None and any(p.name != _LOCK for p in out.iterdir()):
-            raise NotebookError(f"{out} is not empty and holds no jepa-lab run; nothing was changed: use another --out")
-        elif prior and (diff := dict_diff(dict(notebook=prior['notebook'], **prior['params']), dict(notebook=nb.name, **request['params']))):
-            raise NotebookError(f"{out} holds a run with other parameters ({diff}); nothing was changed: use another --out, or --force to replace it")
-        executed = out / nb.name
-        if prior and prior['status'] == 'finished' and executed.exists():
-            print(f"{out}: already finished with these parameters (executed {prior['finished']}); --force runs it again")
-            return executed
-        write_json({**request, 'status': 'running', 'started': time.strftime('%Y-%m-%d %H:%M:%S')}, out / _RECORD)
-        inp, partial = out / f".{nb.stem}.input.ipynb", out / f".{nb.stem}.partial.ipynb"
-        nbformat.write(_inject(nbformat.read(nb, as_version=4), {**({'out_dir': str(out)} if 'out_dir' in declared else {}), **typed}), inp)
-        live = dict(progress_bar=sys.stderr.isatty(), stdout_file=sys.stdout, stderr_file=sys.stderr) if stream else dict(progress_bar=False)
-        try: pm.execute_notebook(str(inp), str(partial), kernel_name=kernel, cwd=str(nb.parent.resolve()), **live)
-        except BaseException as e:
-            failed = out / f"{nb.stem}.failed.ipynb"
-            if partial.exists(): os.replace(partial, failed)
-            write_json({**request, 'status': 'failed', 'error': f"{type(e).__name__}: {getattr(e, 'evalue', e)}"}, out / _RECORD)
-            if isinstance(e, pm.PapermillExecutionError):
-                raise NotebookError(f"{nb.name} failed in cell {e.exec_count or e.cell_index} ({e.ename}: {e.evalue}); executed copy: {failed}\n"
-                                    f"--- failing cell ---\n{e.source}") from None
-            raise
-        finally: inp.unlink(missing_ok=True)
-        _drop_bulky_widget_state(partial)
-        os.replace(partial, executed)
-        (out / f"{nb.stem}.failed.ipynb").unlink(missing_ok=True)
-        from jepa_lab.report import write_report
-        write_report(executed, out / 'report.html')
-        write_json({**request, 'status': 'finished', 'finished': time.strftime('%Y-%m-%d %H:%M:%S')}, out / _RECORD)
-    return executed
-
-# %% ../nbs/cli.ipynb #c146e3b0
-def result_tables(out_dir: str | Path) -> list[Path]:
-    "The result tables a run folder holds, in the order written: each <name>.md beside its <name>.json (`jepa_lab.report.write_results`)."
-    tables = [p for p in Path(out_dir).glob('*.md') if p.with_suffix('.json').is_file()]
-    return sorted(tables, key=lambda p: (p.stat().st_mtime_ns, p.name))
+__all__ = ['quickstart', 'main']
 
 # %% ../nbs/cli.ipynb #5ffcaec2
 def quickstart(out_dir: str | Path = 'runs/quickstart', force: bool = False, stream: bool = False, **params) -> dict:
@@ -165,17 +28,13 @@ def quickstart(out_dir: str | Path = 'runs/quickstart', force: bool = False, str
     run_notebook(experiments_dir() / 'pretrain.ipynb', params, out_dir, force, stream=stream)
     return read_json(Path(out_dir) / 'summary.json', 'run summary')
 
-def _probe_lines(frozen: dict) -> list[str]:
-    "The quickstart's last lines: frozen linear probe and k-NN accuracy, trained encoder vs random init."
-    tr, rnd = frozen['trained'], frozen['random_init']
-    lines = [f"frozen linear probe: trained {tr['linear_acc']:.3f} vs random init {rnd['linear_acc']:.3f}"]
-    return lines + ([f"frozen k-NN:         trained {tr['knn_acc']:.3f} vs random init {rnd['knn_acc']:.3f}"] if 'knn_acc' in tr else [])
-
 _EXAMPLES = """examples:
   jepa-lab quickstart                                    LeJEPA on embedded digits, then frozen probes (~3 min, 2 CPU cores)
   jepa-lab run pretrain -p steps 100 --out runs/short    a notebook by name or path (`jepa-lab run --help` lists them)
+  jepa-lab run pretrain --nproc-per-node 8 --out runs/p8 the same notebook, its training on 8 processes (GPUs)
   jepa-lab notebooks my_notebooks                        copy the notebooks out for editing
-  jepa-lab runs 'runs/*'                                 compare run folders"""
+  jepa-lab runs 'runs/*'                                 compare run folders
+  jepa-lab submit pretrain --out runs/p --gpus-per-node 8 --partition P    a SLURM job (submitit); `jepa-lab status runs/p`"""
 
 def _run_epilog() -> str:
     "The end of `jepa-lab run --help`: the notebooks known by name, and how -p values are read."
@@ -208,11 +67,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="a notebook parameter, typed as its default: text for a string, else a Python literal or JSON, e.g. -p lr -1e-3")
         s.add_argument('--force', action='store_true', help='delete what the run folder holds and run afresh (a jepa-lab run folder only)')
         s.add_argument('--quiet', action='store_true', help="do not stream the cells' printed output (and, in a terminal, a bar over cells) while it runs")
+        add_launch_arguments(s, config=False)                           # the notebook's launch(cfg) reads them (JEPA_LAB_* variables)
     n = sub.add_parser('notebooks', help='copy the notebooks out for editing, into DIR/experiments and DIR/viz')
     n.add_argument('dir', metavar='DIR')
     n.add_argument('--force', action='store_true', help='replace notebooks that exist in DIR already')
     u = sub.add_parser('runs', help='one table of run folders: configuration, final metrics, status')
     u.add_argument('globs', nargs='*', default=['runs/*'], metavar='GLOB', help='run folders or glob patterns (default: runs/*)')
+    add_launch_arguments(sub.add_parser('launch', help='train a RunConfig JSON on N processes and nodes (torch elastic launcher)'))
+    add_submit_arguments(sub.add_parser('submit', help='run a notebook as a SLURM job (submitit): job arrays for sweeps, requeued and resumed on preemption'))
+    add_status_arguments(sub.add_parser('status', help='where run folders stand: state, step, last metrics, jobs, logs'))
     return p
 
 def _protect_values(argv: list[str]) -> list[str]:
@@ -227,16 +90,29 @@ def _run(args):
     nb = args.notebook if args.cmd == 'run' else experiments_dir() / 'pretrain.ipynb'
     declared = notebook_parameters(nb) if args.param else {}
     params = {k: parse_value(v, declared.get(k)) for k, v in args.param}
-    out, probes = Path(args.out).resolve(), []
+    out = Path(args.out).resolve()
+    with _environ(launch_env(args)): _execute(args, nb, params, out)     # --nproc-per-node etc.: the kernel inherits them
+    for table in result_tables(out): print(f"\n{table.name}:\n{table.read_text(encoding='utf-8').rstrip()}")
+
+@contextlib.contextmanager
+def _environ(values: dict):
+    "`os.environ` with `values` set while the block runs (a notebook's kernel inherits it), as it was afterwards."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+def _execute(args, nb, params: dict, out: Path):
+    "Run the notebook (or the quickstart's) and say where its results are."
     if args.cmd == 'run':
         executed = run_notebook(nb, params, out, args.force, stream=not args.quiet)
         print(f"executed notebook: {executed}" + (f"; report: {out / 'report.html'}" if (out / 'report.html').exists() else ''))
     else:
-        summary = quickstart(out, args.force, stream=not args.quiet, **params)
+        quickstart(out, args.force, stream=not args.quiet, **params)
         print(f"results in {out}: summary.json, metrics.jsonl, figures/, pretrain.ipynb, report.html")
-        if summary.get('frozen_eval'): probes = _probe_lines(summary['frozen_eval'])
-    for table in result_tables(out): print(f"\n{table.name}:\n{table.read_text(encoding='utf-8').rstrip()}")
-    if probes: print('\n' + '\n'.join(probes))
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `jepa-lab` command."
@@ -255,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == 'runs':
             from jepa_lab.runs import runs_table
             print(runs_table(args.globs))
+        elif args.cmd == 'launch': return launch_main(args)
+        elif args.cmd == 'submit': return submit_main(args)
+        elif args.cmd == 'status': return status_main(args)
         else: _run(args)
     except (NotebookError, RunFolderError) as e:
         print(f"jepa-lab: {e}", file=sys.stderr)

@@ -6,13 +6,13 @@ Docs: https://jepa-lab.github.io/jepa_lab/core.html.md"""
 
 # %% ../nbs/core.ipynb #3fd83556
 from __future__ import annotations
-import contextlib, dataclasses, difflib, functools, math, re, sys, types, typing
+import contextlib, dataclasses, difflib, functools, math, os, re, sys, types, typing
 import torch
 from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['Registry', 'check_value', 'Config', 'describe', 'shape_of', 'check_dtype', 'dict_diff', 'to_device', 'eval_mode',
-           'tokens_to_map']
+__all__ = ['Registry', 'check_value', 'Config', 'describe', 'shape_of', 'check_dtype', 'dict_diff', 'to_device',
+           'available_cores', 'eval_mode', 'tokens_to_map']
 
 # %% ../nbs/core.ipynb #340a42a3
 class Registry(dict):
@@ -183,6 +183,19 @@ def to_device(x, device):
     if isinstance(x, dict): return {k: to_device(v, device) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return type(x)(to_device(v, device) for v in x)
     return x
+
+# %% ../nbs/core.ipynb #b3908bd0
+def _cgroup_quota(path: str = '/sys/fs/cgroup/cpu.max') -> float | None:
+    "The cgroup v2 CPU quota in cores ('max' or no file: None)."
+    try: quota, period = open(path).read().split()[:2]
+    except (OSError, ValueError): return None
+    return None if quota == 'max' else int(quota) / int(period)
+
+def available_cores(local_ranks: int = 1, cgroup: str = '/sys/fs/cgroup/cpu.max') -> int:
+    "The cores this process may use (affinity mask, cgroup quota), shared between `local_ranks` processes on this node; at least 1."
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    if (q := _cgroup_quota(cgroup)) is not None: cores = min(cores, max(1, math.floor(q)))
+    return max(1, cores // max(1, local_ranks))
 
 # %% ../nbs/core.ipynb #ff0f3cd8
 @contextlib.contextmanager

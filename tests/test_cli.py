@@ -1,5 +1,5 @@
 """`jepa-lab run` / papermill on the experiment notebooks with tiny parameters, and its errors."""
-import json, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 import pytest
 from conftest import ROOT, tiny_method_args
@@ -164,11 +164,18 @@ def test_dmt_maps_notebook_trains_its_runs_under_out_for_the_steps_asked(tmp_pat
         assert {p.name for p in (out / 'figures').iterdir()} >= {'attention_maps.png', 'similarity_top10.png'}
     assert listing() == before                            # nothing written into the source tree
 
-def test_explore_notebook_opens_both_explorers_on_a_quickstart_run_and_stays_small(tmp_path):
+def test_explore_notebook_opens_the_explorers_on_a_quickstart_run_and_stays_small(tmp_path):
     r = jepa_lab('run', 'viz/explore', '-p', 'steps', '6', '-p', 'keep_every', '3', '-p', 'n_points', '30', '--quiet', '--out', str(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     cells = json.loads((tmp_path / 'explore.ipynb').read_text())['cells']
     views = [''.join(o['data']['text/plain']) for c in cells if c['cell_type'] == 'code' for o in c['outputs'] if 'application/vnd.jupyter.widget-view+json' in o.get('data', {})]
-    assert len(views) == 2 and "SelectMultiple(description='runs'" in views[0] and "SelectionSlider(" in views[1], views
+    assert len(views) == 3 and "SelectMultiple(description='runs'" in views[0] and "SelectionSlider(" in views[1] and "description='map'" in views[2], views
     assert sorted(p.name for p in (tmp_path / 'quickstart' / 'checkpoints').glob('step_*')) == ['step_0000000.pt', 'step_0000003.pt', 'step_0000006.pt']
     assert (tmp_path / 'explore.ipynb').stat().st_size < 200_000 and (tmp_path / 'report.html').stat().st_size < 2_000_000   # no plotly.js in the saved state
+
+def test_run_with_nproc_per_node_trains_on_two_ranks_and_evaluates_once(tmp_path):
+    r = jepa_lab('run', str(PRETRAIN), *TINY, '-p', 'device', 'cpu', '--nproc-per-node', '2', '--out', str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(list((tmp_path / 'logs').glob('*/attempt_0/1'))) == 1        # the notebook's launch(cfg) started rank 1
+    assert json.loads((tmp_path / 'summary.json').read_text())['frozen_eval']['trained']['linear_acc'] >= 0   # the cells after it ran once
+    assert 'JEPA_LAB_NPROC_PER_NODE' not in os.environ                      # the option reached the kernel, not this process

@@ -50,3 +50,10 @@ def test_link_checker_reports_a_missing_page_and_a_missing_anchor(tmp_path):
     (tmp_path / '_images').mkdir(); (tmp_path / '_images' / 'p.png').write_bytes(b'')
     n, bad = check.broken_links(tmp_path)
     assert n == 4 and bad == ["index.html: a.html#x (no id 'x' in a.html)", 'index.html: b.html (no such file)']
+
+def test_link_checker_refuses_a_script_from_the_network(tmp_path):
+    (tmp_path / 'index.html').write_text('<script src="https://cdn.example.org/mathjax/tex-chtml.js"></script>'
+                                         '<a href="https://example.org">a link out is fine</a><script src="local.js"></script>')
+    (tmp_path / 'local.js').write_text('')
+    n, bad = check.broken_links(tmp_path)
+    assert n == 1 and bad == ['index.html: https://cdn.example.org/mathjax/tex-chtml.js (a script from the network: the site must work offline)']

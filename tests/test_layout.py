@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-LAYERS = ['core', 'files', 'runs', 'data', 'views', 'models', 'losses', 'methods', 'train', 'eval', 'probes', 'viz', 'report', 'catalog', 'cli']   # data flows left to right
+LAYERS = ['core', 'files', 'runs', 'data', 'views', 'models', 'losses', 'methods', 'train', 'eval', 'probes', 'viz', 'report', 'catalog', 'launch', 'cluster', 'cli']   # data flows left to right
 LIB = ROOT / 'jepa_lab'
 MODULES = sorted(p for p in LIB.rglob('*.py') if p.name != '_modidx.py')
 

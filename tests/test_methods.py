@@ -15,7 +15,8 @@ def test_registries_are_complete_after_a_plain_import():
     code = "import jepa_lab; print(len(jepa_lab.list_methods()), ','.join(jepa_lab.list_datasets()))"
     n, datasets = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()
     assert int(n) == 15 and set(datasets.split(',')) == {'av_clips', 'digits', 'driving_scenes', 'image_folder', 'scene_frames', 'shapes',
-                                                         'captioned_shapes', 'captioned_av_clips', 'karpathy_captions', 'clotho', 'audiocaps', 'vqa_v2'}
+                                                         'captioned_shapes', 'captioned_av_clips', 'karpathy_captions', 'clotho', 'audiocaps', 'vqa_v2',
+                                                         'lazy_image_folder', 'tar_shards'}
 
 @pytest.mark.parametrize('name', jepa_lab.list_methods())
 def test_every_method_trains_a_step_and_reads_out(name):

@@ -3,7 +3,8 @@ and every module's `Docs:` link (nbdev writes it from [project.urls] Documentati
 
     python tools/check_docs_links.py [docs/_build/html]
 
-Links with a scheme (https:, mailto:, data:) are not followed: there is no network here. Exits 1 on anything broken.
+Links with a scheme (https:, mailto:, data:) are not followed: there is no network here; a script loaded from the network
+(a CDN's MathJax) is an error, as the site must work offline. Exits 1 on anything broken.
 """
 import ast, re, sys
 from html.parser import HTMLParser
@@ -17,8 +18,9 @@ class Page(HTMLParser):
     "The ids and the links (href/src) of one HTML page."
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.ids, self.links = set(), []
+        self.ids, self.links, self.scripts = set(), [], set()
     def handle_starttag(self, tag, attrs):
+        if tag == 'script': self.scripts |= {v for k, v in attrs if k == 'src' and v}
         for k, v in attrs:
             if k == 'id' or (tag == 'a' and k == 'name'): self.ids.add(v)
             if k in LINK_ATTRS and v is not None: self.links.append(v)
@@ -37,7 +39,10 @@ def broken_links(site: Path) -> tuple[int, list[str]]:
     for html in sorted(site.rglob('*.html')):
         for link in page(html).links:
             u = urlsplit(link)
-            if u.scheme or link.startswith('//'): continue
+            if u.scheme in ('http', 'https') or link.startswith('//'):
+                if link in page(html).scripts: bad.append(f'{html.relative_to(site)}: {link} (a script from the network: the site must work offline)')
+                continue
+            if u.scheme: continue
             n += 1
             target = html if not u.path else (html.parent / unquote(u.path)).resolve()
             if u.path.endswith('/') or target.is_dir(): target = target / 'index.html'

@@ -17,5 +17,6 @@ from .scenes import *
 from .scene_files import *
 from .captions import *
 from .caption_files import *
+from .shards import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('core', 'images', 'audio', 'av', 'av_files', 'scenes', 'scene_files', 'captions', 'caption_files') for n in _import(f'jepa_lab.data.{_m}').__all__]
+__all__ = [n for _m in ('core', 'images', 'audio', 'av', 'av_files', 'scenes', 'scene_files', 'captions', 'caption_files', 'shards') for n in _import(f'jepa_lab.data.{_m}').__all__]

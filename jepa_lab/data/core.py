@@ -1,4 +1,4 @@
-"""The dataset registry, the in-memory image dataset every image source returns, and the split check.
+"""The dataset registry, the in-memory image dataset every image source returns, the split check, and DataLoader workers per rank.
 
 Docs: https://jepa-lab.github.io/jepa_lab/data/core.html.md"""
 
@@ -8,10 +8,10 @@ Docs: https://jepa-lab.github.io/jepa_lab/data/core.html.md"""
 from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
-from ..core import Registry, describe
+from ..core import Registry, available_cores, describe
 
 # %% auto #0
-__all__ = ['DATASETS', 'register_dataset', 'ImageDataset', 'make_dataset', 'list_datasets']
+__all__ = ['DATASETS', 'register_dataset', 'ImageDataset', 'make_dataset', 'list_datasets', 'default_workers']
 
 # %% ../../nbs/data/00_core.ipynb #3beb3d79
 class ImageDataset(Dataset):
@@ -50,3 +50,9 @@ def make_dataset(name, split='train', **kwargs):
 def list_datasets() -> list[str]:
     "The names `make_dataset` accepts."
     return DATASETS.names()
+
+# %% ../../nbs/data/00_core.ipynb #06683c44
+def default_workers(world: int = 1, cap: int = 8, cores: int | None = None) -> int:
+    "DataLoader workers per rank: the `cores` (default: `available_cores(world)`, `world` ranks on this node) less one, at most `cap`; 0 on one core."
+    cores = available_cores(world) if cores is None else cores
+    return 0 if cores <= 1 else min(cap, cores - 1)

@@ -1,4 +1,4 @@
-"""Labelled image datasets held in memory as uint8 tensors: real digits, procedural shapes, and any image folder.
+"""Labelled image datasets: real digits and procedural shapes in memory as uint8 tensors, and image folders read eagerly or lazily (ImageNet-size).
 
 Docs: https://jepa-lab.github.io/jepa_lab/data/images.html.md"""
 
@@ -6,15 +6,17 @@ Docs: https://jepa-lab.github.io/jepa_lab/data/images.html.md"""
 
 # %% ../../nbs/data/01_images.ipynb #48767020
 from __future__ import annotations
+import hashlib, os, warnings, zipfile
 import numpy as np
 import torch
 from PIL import Image
 from pathlib import Path
 from torchvision.transforms.v2 import functional as TF
+from torch.utils.data import Dataset
 from .core import ImageDataset, _check_split, register_dataset
 
 # %% auto #0
-__all__ = ['digits', 'shapes', 'image_folder']
+__all__ = ['digits', 'shapes', 'ImageFolder', 'image_folder', 'lazy_image_folder']
 
 # %% ../../nbs/data/01_images.ipynb #8055ffe9
 @register_dataset('digits')
@@ -103,8 +105,9 @@ def shapes(split='train', n=None, seed=0, size=32, n_classes=8):
     images = torch.from_numpy(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8))
     return ImageDataset(images, torch.from_numpy(labels).long(), kinds, f'shapes/{split}')
 
-# %% ../../nbs/data/01_images.ipynb #dbf5e8c0
+# %% ../../nbs/data/01_images.ipynb #4bf0d605
 _IMAGE_EXTS = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 def _to_rgb(im):
@@ -118,31 +121,120 @@ def _to_rgb(im):
     return im.convert('RGB')
 
 
-def _read_rgb(path, size=None):
-    "Decode `path` as a uint8 (3,H,W) RGB tensor, resized and centre-cropped to `size` if given."
+def _decode_rgb(fp, name, size=None):
+    "Decode the image file or file object `fp` (called `name` in errors) as uint8 (3,H,W) RGB, resized and centre-cropped to `size` if given."
     try:
-        with Image.open(path) as im: x = TF.pil_to_tensor(_to_rgb(im))
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"cannot decode image file {path}: {e}") from e
+        with Image.open(fp) as im:
+            if size: im.draft('RGB', (size, size))     # a JPEG decodes at 1/2, 1/4 or 1/8 scale when that still covers `size`
+            x = TF.pil_to_tensor(_to_rgb(im))
+    except _DECODE_ERRORS as e:
+        raise ValueError(f"cannot decode image file {name}: {e}") from e
     return TF.center_crop(TF.resize(x, size, antialias=True), size) if size else x
 
 
+def _read_rgb(path, size=None):
+    "Decode `path` as a uint8 (3,H,W) RGB tensor, resized and centre-cropped to `size` if given."
+    return _decode_rgb(path, path, size)
+
+# %% ../../nbs/data/01_images.ipynb #5f659501
+def _scan_folder(folder: Path) -> dict:
+    "`folder/<class>/<image>` listed with os.scandir: sorted `classes`, the file names as one uint8 `blob` with int64 `offsets` (N+1,), int64 `labels` (N,)."
+    with os.scandir(folder) as it: classes = sorted(e.name for e in it if e.is_dir() and not e.name.startswith('.'))
+    if not classes: raise ValueError(f"{folder} has no class subfolders; expected {folder}/<class>/<image>")
+    exts, blobs, lengths = tuple(e.encode() for e in _IMAGE_EXTS), [], []
+    for c in classes:                                  # bytes names: no str decoding, no Path object per file
+        with os.scandir(os.fsencode(folder / c)) as it:
+            names = sorted(e.name for e in it if e.name.lower().endswith(exts) and not e.name.startswith(b'.') and not e.is_dir())
+        blobs.append(b''.join(names)); lengths.append(np.fromiter(map(len, names), np.int64, len(names)))
+    if empty := [c for c, n in zip(classes, lengths) if not len(n)]:
+        raise ValueError(f"class folders without images ({', '.join(_IMAGE_EXTS)}) in {folder}: {', '.join(empty)}")
+    return dict(classes=np.array(classes), blob=np.frombuffer(b''.join(blobs), np.uint8),
+                offsets=np.concatenate([[0], np.cumsum(np.concatenate(lengths))]),
+                labels=np.repeat(np.arange(len(classes)), [len(n) for n in lengths]))
+
+
+def _mtimes(folder: Path, classes) -> np.ndarray:
+    "Modification times (ns) of `folder` and its class folders: a file added, removed or renamed changes one of them."
+    return np.array([os.stat(folder / c).st_mtime_ns for c in ('.', *classes)], np.int64)
+
+
+def _folder_index(folder: Path, index_dir=None) -> dict:
+    "`_scan_folder(folder)`, cached in `index_dir` (one .npz per folder) and reused while no folder's mtime changed."
+    if index_dir is None: return _scan_folder(folder)
+    folder = folder.resolve()
+    cache = Path(index_dir) / f"{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:12]}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache) as z:
+                if np.array_equal(z['mtimes'], _mtimes(folder, z['classes'])): return {k: z[k] for k in ('classes', 'blob', 'offsets', 'labels')}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile): pass   # a damaged or stale cache is rebuilt
+    ix = _scan_folder(folder)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp := cache.with_suffix(f'.{os.getpid()}.tmp'), 'wb') as f: np.savez(f, mtimes=_mtimes(folder, ix['classes']), **ix)
+        os.replace(tmp, cache)
+    except OSError as e: warnings.warn(f"cannot cache the file index of {folder} in {index_dir} ({e}); it is listed again at every start")
+    return ix
+
+# %% ../../nbs/data/01_images.ipynb #f3bc42eb
+def _first_readable(ds, i, load):
+    "`load(j)` for the first of j = i, i+1, ... (cyclic) that decodes; with `ds.on_error == 'skip'` an unreadable j is warned about, kept in `ds.bad` and passed over."
+    n = len(ds)
+    if not -n <= i < n: raise IndexError(f"index {i} out of range for {type(ds).__name__} of length {n}")
+    for j in ((i + d) % n for d in range(n)):
+        if j in ds.bad: continue
+        try: return load(j)
+        except ValueError as e:
+            if ds.on_error == 'raise': raise
+            ds.bad[j] = str(e)
+            warnings.warn(f"{e}; skipped, the next readable sample stands in ({len(ds.bad)} of {n} skipped so far in this process)")
+    raise ValueError(f"none of the {n} samples of {ds.name} can be decoded; first: {next(iter(ds.bad.values()))}")
+
+
+class ImageFolder(Dataset):
+    "Images under `folder/<class>/`, listed once and decoded on access: `(uint8 (3,H,W), label)`, resized and centre-cropped to `size` if given."
+    def __init__(self, folder, size=None, index_dir=None, on_error='skip'):
+        folder = Path(folder)
+        if not folder.is_dir(): raise FileNotFoundError(f"image folder {folder} does not exist")
+        if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        ix = _folder_index(folder, index_dir)
+        self.classes, self._blob, self._offsets = [str(c) for c in ix['classes']], ix['blob'], ix['offsets']
+        self.labels = torch.from_numpy(ix['labels'].astype(np.int64))
+        self.folder, self.size, self.on_error, self.name, self.bad = folder, size, on_error, f'image_folder/{folder.name}', {}
+
+    def __len__(self): return len(self.labels)
+
+    def path(self, i: int) -> Path:
+        "The file of image `i`."
+        name = self._blob[self._offsets[i]:self._offsets[i + 1]].tobytes()
+        return self.folder / self.classes[self.labels[i]] / os.fsdecode(name)
+
+    def load(self, i: int):
+        "Image `i` decoded, `(uint8 (3,H,W), label)`, or a ValueError naming its file."
+        return _read_rgb(self.path(i), self.size), int(self.labels[i])
+
+    def __getitem__(self, i): return _first_readable(self, int(i), self.load)
+
+    def __repr__(self):
+        return f"ImageFolder({str(self.folder)!r}: {len(self)} images, {len(self.classes)} classes, size={self.size}, on_error={self.on_error!r})"
+
+# %% ../../nbs/data/01_images.ipynb #9434e6ef
+def _split_folder(root, split): return Path(root) / split if split else Path(root)
+
+
 @register_dataset('image_folder')
-def image_folder(root, split=None, size=None):
-    "Images under `root[/split]/<class>/` as uint8 (N,3,H,W); classes are the sorted subfolder names."
-    folder = Path(root) / split if split else Path(root)
-    if not folder.is_dir(): raise FileNotFoundError(f"image folder {folder} does not exist")
-    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith('.'))
-    if not class_dirs: raise ValueError(f"{folder} has no class subfolders; expected {folder}/<class>/<image>")
-    files = {d: sorted(f for f in d.iterdir() if f.suffix.lower() in _IMAGE_EXTS) for d in class_dirs}
-    empty = [d.name for d, fs in files.items() if not fs]
-    if empty: raise ValueError(f"class folders without images ({', '.join(_IMAGE_EXTS)}) in {folder}: {', '.join(empty)}")
-    paths = [f for fs in files.values() for f in fs]
-    images = [_read_rgb(p, size) for p in paths]
-    sizes = {tuple(x.shape[1:]): p for x, p in zip(images, paths)}
+def image_folder(root, split=None, size=None, index_dir=None):
+    "Images under `root[/split]/<class>/`, decoded into memory as uint8 (N,3,H,W); classes are the sorted subfolder names."
+    ds = ImageFolder(_split_folder(root, split), size, index_dir, on_error='raise')
+    images = [ds[i][0] for i in range(len(ds))]
+    sizes = {tuple(x.shape[1:]): i for i, x in enumerate(images)}
     if len(sizes) > 1:
-        found = ', '.join(f"{hw} ({p.name})" for hw, p in list(sizes.items())[:3])
-        raise ValueError(f"images in {folder} differ in size: {found}; pass size= to resize them")
-    labels = torch.tensor([k for k, fs in enumerate(files.values()) for _ in fs])
-    name = f'image_folder/{folder.name}'
-    return ImageDataset(torch.stack(images), labels, [d.name for d in class_dirs], name)
+        found = ', '.join(f"{hw} ({ds.path(i).name})" for hw, i in list(sizes.items())[:3])
+        raise ValueError(f"images in {ds.folder} differ in size: {found}; pass size= to resize them")
+    return ImageDataset(torch.stack(images), ds.labels, ds.classes, ds.name)
+
+
+@register_dataset('lazy_image_folder')
+def lazy_image_folder(root, split=None, size=None, index_dir=None, on_error='skip'):
+    "Images under `root[/split]/<class>/`, listed at once and decoded on access (in DataLoader workers): an `ImageFolder`."
+    return ImageFolder(_split_folder(root, split), size, index_dir, on_error)

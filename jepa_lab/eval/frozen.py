@@ -18,14 +18,15 @@ from torch.utils.data import DataLoader
 from ..data.core import make_dataset
 from ..files import load_checkpoint, read_json
 from ..train.config import RunConfig
+from ..train.diagnostics import knn_predict   # one k-NN for the frozen evaluation and the trainer's online one
 from ..train.loop import build_method, resolve_device
 from ..core import eval_mode, to_device
 from ..methods.base import Method
 from ..views.multicrop import ViewDataset
 
 # %% auto #0
-__all__ = ['extract_features', 'linear_probe_accuracy', 'knn_predict', 'knn_accuracy', 'kept_steps', 'load_method',
-           'evaluate_features', 'evaluate_run']
+__all__ = ['extract_features', 'linear_probe_accuracy', 'knn_accuracy', 'kept_steps', 'load_method', 'evaluate_features',
+           'evaluate_run', 'knn_predict']
 
 # %% ../../nbs/eval/00_frozen.ipynb #054a0507
 def extract_features(method: Method, dataset, batch_size: int = 256, pool: str = 'cls', device='cpu', collate=None) -> tuple[Tensor, Tensor]:
@@ -51,16 +52,7 @@ def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test
     return float(clf.score(np.asarray(test_x, dtype=np.float64), np.asarray(test_y)))
 
 # %% ../../nbs/eval/00_frozen.ipynb #d55e3254
-def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 20, weighting: str = 'dino', T: float = 0.07) -> Tensor:
-    "Labels (M,) of test features (M, D) from the `k` most cosine-similar training features (N, D): DINO's exp(s/T)-weighted vote, or a plain 'vote'."
-    if weighting not in ('dino', 'vote'): raise ValueError(f"weighting must be 'dino' or 'vote', got '{weighting}'")
-    if k > len(train_x): raise ValueError(f"k={k} exceeds the {len(train_x)} training samples")
-    a, b = nn.functional.normalize(test_x.float(), dim=1), nn.functional.normalize(train_x.float(), dim=1)
-    sim, idx = (a @ b.T).topk(k, dim=1)
-    weight = (sim / T).exp() if weighting == 'dino' else torch.ones_like(sim)
-    votes = torch.zeros(len(a), int(train_y.max()) + 1).scatter_add_(1, train_y[idx].long(), weight)
-    return votes.argmax(1)
-
+_all_ = ['knn_predict']
 def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 20, weighting: str = 'dino', T: float = 0.07) -> float:
     "Top-1 accuracy of `knn_predict`: DINO's temperature-weighted k-NN (k=20, T=0.07) by default, `weighting='vote'` for the majority vote."
     return (knn_predict(train_x, train_y, test_x, k, weighting, T) == test_y).float().mean().item()
@@ -71,14 +63,15 @@ def kept_steps(run_dir: str | Path) -> list[int]:
     return sorted(int(p.stem.removeprefix('step_')) for p in (Path(run_dir) / 'checkpoints').glob('step_*.pt'))
 
 def load_method(run_dir: str | Path, device='cpu', step: int | None = None):
-    "The method of a run folder with the weights of its last checkpoint (or of a kept `step`), and its `RunConfig`."
+    "The method of a run folder with the weights of its last checkpoint (or of a kept `step`; step 0, the initialisation, is rebuilt from the seed when not kept), and its `RunConfig`."
     cfg_path = Path(run_dir) / 'config.json'
     ckpt = Path(run_dir) / 'checkpoints' / ('last.pt' if step is None else f'step_{step:07d}.pt')
-    if step is not None and not ckpt.exists():
+    if step not in (None, 0) and not ckpt.exists():
         raise FileNotFoundError(f"{run_dir} kept no weights at step {step}; it kept {kept_steps(run_dir) or 'none (RunConfig.keep_every)'}")
     try: cfg = RunConfig.from_dict({**read_json(cfg_path, 'run config'), 'progress': False})
     except (TypeError, ValueError) as e: raise ValueError(f"{cfg_path}: {e}") from None
-    m = build_method(cfg)
+    m = build_method(cfg)                                           # the initialisation: what a run starts from
+    if step == 0 and not ckpt.exists(): return m.to(device), cfg
     try: m.load_state_dict(load_checkpoint(ckpt)['method'])
     except RuntimeError as e:
         if 'state_dict' not in str(e): raise
@@ -99,4 +92,4 @@ def evaluate_run(run_dir: str | Path, device: str = 'auto') -> dict:
     train_ds = make_dataset(cfg.dataset, split='train', **cfg.dataset_args)
     test_ds = make_dataset(cfg.dataset, split='test', **cfg.dataset_args)
     return dict(trained=evaluate_features(method, train_ds, test_ds, device=dev),
-                random_init=evaluate_features(build_method(cfg).to(dev), train_ds, test_ds, device=dev))
+                random_init=evaluate_features(load_method(run_dir, dev, step=0)[0], train_ds, test_ds, device=dev))

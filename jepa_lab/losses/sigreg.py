@@ -6,6 +6,7 @@ Docs: https://jepa-lab.github.io/jepa_lab/losses/sigreg.html.md"""
 
 # %% ../../nbs/losses/00_sigreg.ipynb #905b71a5
 from __future__ import annotations
+import contextlib
 import math
 import torch
 import torch.distributed as dist
@@ -13,7 +14,7 @@ from torch import Tensor
 from torch import nn
 
 # %% auto #0
-__all__ = ['sigreg_knots', 'sigreg_reference', 'sigreg', 'SIGReg']
+__all__ = ['SIGREG_ALGORITHM', 'SIGREG_CPU_THREADS', 'sigreg_knots', 'sigreg_reference', 'sigreg', 'SIGReg']
 
 # %% ../../nbs/losses/00_sigreg.ipynb #c722a39c
 def sigreg_knots(t_max: float = 3.0, n_points: int = 17, dtype=torch.float64) -> tuple[Tensor, Tensor, Tensor]:
@@ -39,27 +40,65 @@ def sigreg_reference(z: Tensor, directions: Tensor, t_max: float = 3.0, n_points
 def _world() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
-def _slice_chunk(rows: int, n_slices: int, device: torch.device) -> int:
-    budget = 1 << (24 if device.type == 'cuda' else 18)    # elements per chunk: cache-sized on CPU, few launches on GPU
-    return max(1, min(n_slices, budget // max(rows, 1)))
+SIGREG_ALGORITHM = dict(cpu='powers', cuda='dense')   # per device type; 'auto' looks it up here (set it to change the default)
+_BUDGET = dict(powers=dict(cpu=1 << 18, cuda=1 << 24), dense=dict(cpu=1 << 20, cuda=1 << 26))   # elements per chunk
+
+def _algorithm(name: str, device: torch.device) -> str:
+    name = SIGREG_ALGORITHM.get(device.type, 'powers') if name == 'auto' else name
+    if name not in _BUDGET: raise ValueError(f"sigreg algorithm must be 'auto', 'powers' or 'dense', got {name!r}")
+    return name
 
 def _unit_powers(s: Tensor, dt: float) -> Tensor:
     return torch.polar(torch.ones_like(s), s * dt)
 
+def _sums(s: Tensor, dt: float, T: int, algorithm: str) -> Tensor:
+    "Σ_n e^{i t_j s_nk} of projections `s`: (..., N, k) -> (..., T, k) complex."
+    if algorithm == 'dense':
+        x = s.unsqueeze(-1) * (dt * torch.arange(T, device=s.device, dtype=s.dtype))    # (..., N, k, T)
+        return torch.complex(x.cos().sum(-3), x.sin().sum(-3)).transpose(-1, -2)
+    u = _unit_powers(s, dt)                                             # e^{i Δt s}
+    e, sums = u.clone(), [torch.full_like(u[..., 0, :], s.shape[-2])]
+    for j in range(1, T):
+        sums.append(e.sum(-2))                                          # Σ_n e^{i t_j s}: (..., k)
+        if j < T - 1: e.mul_(u)
+    return torch.stack(sums, -2)
+
+def _grad_s(s: Tensor, g: Tensor, dt: float, algorithm: str) -> Tensor:
+    "dL/ds = Re Σ_j γ_j e^{i t_j s} for projections `s`: (..., N, k) and `g` = γ: (..., T, k)."
+    T = g.shape[-2]
+    if algorithm == 'dense':
+        x = s.unsqueeze(-1) * (dt * torch.arange(T, device=s.device, dtype=s.dtype))    # (..., N, k, T)
+        g = g.transpose(-1, -2).unsqueeze(-3)                           # (..., 1, k, T)
+        return (x.cos() * g.real - x.sin() * g.imag).sum(-1)
+    u = _unit_powers(s, dt)
+    g = g.unsqueeze(-3)                                                 # (..., 1, T, k)
+    acc = g[..., T - 1, :].expand_as(u).clone()
+    for j in range(T - 2, 0, -1):                                       # Horner: Σ_j γ_j u^j
+        acc.mul_(u).add_(g[..., j, :])
+    return acc.mul_(u).real
+
+SIGREG_CPU_THREADS = 1   # torch threads for SIGReg on CPU; None: the process's setting (fastest on an idle machine, thrashes on a shared one)
+
+@contextlib.contextmanager
+def _cpu_threads(device: torch.device):
+    "Run SIGReg's many small CPU ops on `SIGREG_CPU_THREADS` threads: no barrier per op for a busy neighbour to stall."
+    threads = torch.get_num_threads()
+    if device.type != 'cpu' or not SIGREG_CPU_THREADS or SIGREG_CPU_THREADS >= threads: yield; return
+    torch.set_num_threads(SIGREG_CPU_THREADS)
+    try: yield
+    finally: torch.set_num_threads(threads)
+
+def _map_slices(fn, rows: int, K: int, device: torch.device, algorithm: str) -> list:
+    "`fn(k0, k1)` over chunks of the K slices, each chunk `rows` × k elements within the algorithm's budget for the device."
+    step = max(1, min(K, _BUDGET[algorithm]['cuda' if device.type == 'cuda' else 'cpu'] // max(rows, 1)))
+    with _cpu_threads(device): return [fn(k0, min(K, k0 + step)) for k0 in range(0, K, step)]
+
 class _SIGRegFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z, directions, t_max, n_points):
+    def forward(ctx, z, directions, t_max, n_points, algorithm):
         t, w, phi = (x.to(z.device) for x in sigreg_knots(t_max, n_points, torch.float64))
-        dt, K = t_max / (n_points - 1), directions.shape[1]
-        step = _slice_chunk(math.prod(z.shape[:-1]), K, z.device)
-        chunks = []
-        for k0 in range(0, K, step):
-            u = _unit_powers(z @ directions[:, k0:k0 + step], dt)      # (..., N, k): e^{i Δt s}
-            e, sums = u.clone(), [torch.full_like(u[..., 0, :], z.shape[-2])]
-            for j in range(1, n_points):
-                sums.append(e.sum(-2))                                 # Σ_n e^{i t_j s}: (..., k)
-                if j < n_points - 1: e.mul_(u)
-            chunks.append(torch.stack(sums, -2))                       # (..., T, k)
+        dt, K, rows = t_max / (n_points - 1), directions.shape[1], math.prod(z.shape[:-1])
+        chunks = _map_slices(lambda k0, k1: _sums(z @ directions[:, k0:k1], dt, n_points, algorithm), rows * (n_points if algorithm == 'dense' else 1), K, z.device, algorithm)
         sums = torch.view_as_real(torch.cat(chunks, -1)).to(torch.float64)   # (..., T, K, 2): Σcos, Σsin
         world = _world()
         if world > 1: dist.all_reduce(sums)
@@ -71,7 +110,7 @@ class _SIGRegFunction(torch.autograd.Function):
         loss = (n[..., 0] * (w[:, None] * err).sum(-2)).mean()
         ctx.save_for_backward(z, directions)
         ctx.gamma = (2.0 / K) * (w * t)[:, None] * torch.complex(s, c - phi[:, None])   # (..., T, K)
-        ctx.dt, ctx.world, ctx.views = dt, world, math.prod(z.shape[:-2])
+        ctx.dt, ctx.world, ctx.views, ctx.algorithm = dt, world, math.prod(z.shape[:-2]), algorithm
         return loss.to(z.dtype)
 
     @staticmethod
@@ -81,30 +120,25 @@ class _SIGRegFunction(torch.autograd.Function):
         scale = grad.to(torch.float64) * ctx.world / ctx.views
         gamma = (ctx.gamma * scale).to(torch.complex128 if z.dtype == torch.float64 else torch.complex64)
         T, K = gamma.shape[-2:]
-        dz = torch.zeros_like(z) if ctx.needs_input_grad[0] else None
-        ddir = torch.zeros_like(directions) if ctx.needs_input_grad[1] else None
-        step = _slice_chunk(math.prod(z.shape[:-1]), K, z.device)
-        for k0 in range(0, K, step):
-            d = directions[:, k0:k0 + step]
-            u = _unit_powers(z @ d, ctx.dt)
-            g = gamma[..., k0:k0 + step].unsqueeze(-3)                  # (..., 1, T, k)
-            acc = g[..., T - 1, :].expand_as(u).clone()
-            for j in range(T - 2, 0, -1):                               # Horner: Σ_j γ_j u^j
-                acc.mul_(u).add_(g[..., j, :])
-            gs = acc.mul_(u).real                                       # dL/ds: (..., N, k)
-            if dz is not None: dz.add_(gs @ d.T)
-            if ddir is not None: ddir[:, k0:k0 + step] = (z.transpose(-1, -2) @ gs).reshape(-1, *d.shape).sum(0)
-        return dz, ddir, None, None
+        def chunk(k0, k1):
+            d = directions[:, k0:k1]
+            gs = _grad_s(z @ d, gamma[..., k0:k1], ctx.dt, ctx.algorithm)    # dL/ds: (..., N, k)
+            return (gs @ d.T if ctx.needs_input_grad[0] else None,
+                    (z.transpose(-1, -2) @ gs).reshape(-1, *d.shape).sum(0) if ctx.needs_input_grad[1] else None)
+        parts = _map_slices(chunk, math.prod(z.shape[:-1]) * (T if ctx.algorithm == 'dense' else 1), K, z.device, ctx.algorithm)
+        dz = sum(p[0] for p in parts) if ctx.needs_input_grad[0] else None
+        ddir = torch.cat([p[1] for p in parts], -1) if ctx.needs_input_grad[1] else None
+        return dz, ddir, None, None, None
 
 # %% ../../nbs/losses/00_sigreg.ipynb #18bc63fb
-def sigreg(z: Tensor, directions: Tensor, t_max: float = 3.0, n_points: int = 17) -> Tensor:
+def sigreg(z: Tensor, directions: Tensor, t_max: float = 3.0, n_points: int = 17, algorithm: str = 'auto') -> Tensor:
     "SIGReg statistic (seed 000 Eq. 2) of `z`: (N, D) or (V, N, D), averaged over the V views and the K columns of `directions`: (D, K)."
     if z.ndim < 2 or directions.ndim != 2 or z.shape[-1] != directions.shape[0]:
         raise ValueError(f"sigreg expects z: (N, D) or (V, N, D) and directions: (D, K); got z {tuple(z.shape)}, directions {tuple(directions.shape)}")
     if z.shape[-2] < 2: raise ValueError(f"sigreg needs a batch of at least 2 embeddings, got z {tuple(z.shape)}")
     dtype = torch.float64 if z.dtype == torch.float64 else torch.float32
     with torch.autocast(z.device.type, enabled=False):
-        return _SIGRegFunction.apply(z.to(dtype), directions.to(dtype), float(t_max), int(n_points))
+        return _SIGRegFunction.apply(z.to(dtype), directions.to(dtype), float(t_max), int(n_points), _algorithm(algorithm, z.device))
 
 # %% ../../nbs/losses/00_sigreg.ipynb #95eb14c2
 class SIGReg(nn.Module):

@@ -16,9 +16,10 @@ from ..core import Config
 from ..files import load_checkpoint, read_json
 from torch import Tensor
 from torch import nn
-from .base import Features, Method, MethodOutput, method_config, register_method
+from .base import Attentions, Features, Method, MethodOutput, method_config, register_method
 from .lejepa import LeJEPAFamilyConfig, LeJEPAMethod
 from ..models.av import av_token_layout, create_av_encoder
+from ..models.vit import record_attention
 from ..models.heads import AttentiveProbe, LinearProbe
 from ..views.av import AVViews
 
@@ -90,6 +91,15 @@ class AVJEPA(LeJEPAMethod):
     def attention_maps(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
         "Head-averaged last-block attention (B, L, L) over the joint sequence [CLS; video; audio] (early fusion; none for the dual encoder)."
         return {} if self.cfg.dual else {'last layer': self.encoder.last_attention(inputs['video'], inputs['mel']).mean(1)}
+
+    def attentions(self, inputs: dict[str, Tensor]) -> dict[str, Attentions]:
+        "Every layer's and head's attention over [CLS; video; audio] with the tubelet and mel grids ('joint'); the dual encoder: each tower's."
+        v, m, enc = inputs['video'], inputs['mel'], self.encoder
+        lay = av_token_layout(enc)
+        grids = {'video': lay['video_grid'], 'audio': lay['mel_grid']}
+        if not self.cfg.dual: return {'joint': Attentions(enc.attentions(v, m), {'[CLS]': slice(0, 1), 'video': lay['video'], 'audio': lay['audio']}, grids)}
+        return {f'{k} tower': Attentions(record_attention(tower.blocks, lambda: enc(v, m)), {'[CLS]': slice(0, 1), k: slice(1, 1 + s.stop - s.start)}, {k: grids[k]})
+                for k, tower, s in (('video', enc.video_vit, lay['video']), ('audio', enc.audio_vit, lay['audio']))}
 
     def encode(self, video: Tensor, mel: Tensor) -> tuple[Tensor, Tensor]:
         "[CLS] (B, D) and all tokens (B, 1+L, D) of video (B, 3, T, H, W) and mel (B, 1, F, M); zero one input for a single modality."

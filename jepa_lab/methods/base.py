@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from torch import Tensor
 from torch import nn
 from ..core import Registry, tokens_to_map
+import math
 from ..views.multicrop import probe_view
 
 # %% auto #0
-__all__ = ['METHODS', 'register_method', 'MethodOutput', 'Features', 'vit_features', 'Method', 'list_methods', 'method_config',
-           'create_method', 'EncoderMethod']
+__all__ = ['METHODS', 'register_method', 'MethodOutput', 'Features', 'vit_features', 'Attentions', 'vit_attentions', 'Method',
+           'list_methods', 'method_config', 'create_method', 'EncoderMethod']
 
 # %% ../../nbs/methods/00_base.ipynb #5142e48a
 @dataclass
@@ -42,6 +43,26 @@ def vit_features(tokens: Tensor, images: Tensor, patch_size: int) -> Features:
     "`Features` of ViT tokens (B, 1 + N, D) of images (B, C, H, W): token 0 as the embedding, the rest as the (H/p, W/p) patch map."
     return Features(tokens[:, 0], tokens_to_map(tokens, (images.shape[-2] // patch_size, images.shape[-1] // patch_size)))
 
+# %% ../../nbs/methods/00_base.ipynb #c1c91a8f
+@dataclass
+class Attentions:
+    "Attention `weights` (B, layers, heads, L, L) over one token sequence; `spans` {name: slice} lay the sequence out and `grids` {name: shape} give the grid a span's tokens tile, row-major ((h, w) patches, (T', H', W') tubelets, (F', M') mel patches)."
+    weights: Tensor
+    spans: dict[str, slice]
+    grids: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    def __post_init__(self):
+        L = max(s.stop for s in self.spans.values())
+        if self.weights.ndim != 5 or self.weights.shape[-2:] != (L, L):
+            raise ValueError(f"expected weights (B, layers, heads, {L}, {L}) for spans {self.spans}, got {tuple(self.weights.shape)}")
+        if bad := {k: g for k, g in self.grids.items() if math.prod(g) != self.spans[k].stop - self.spans[k].start}:
+            raise ValueError(f"grids {bad} do not tile their spans {[self.spans[k] for k in bad]}")
+
+def vit_attentions(encoder: nn.Module, images: Tensor, patch_size: int, cls: bool = True) -> Attentions:
+    "`Attentions` of a ViT with `attentions` on images (B, C, H, W): [CLS] (unless `cls=False`) then the patches on the (H/p, W/p) grid."
+    grid, c = (images.shape[-2] // patch_size, images.shape[-1] // patch_size), int(cls)
+    spans = ({'[CLS]': slice(0, 1)} if cls else {}) | {'patches': slice(c, c + grid[0] * grid[1])}
+    return Attentions(encoder.attentions(images), spans, {'patches': grid})
+
 # %% ../../nbs/methods/00_base.ipynb #4e160260
 class Method(nn.Module):
     "Base class: a method is built from its config dataclass and owns an `encoder`; `features` is the one way to read a trained method."
@@ -61,6 +82,11 @@ class Method(nn.Module):
     def attention_maps(self, inputs) -> dict[str, Tensor]:
         "Named attention maps over the patch grid (B, N) of a batch of clean views, for figures; none by default."
         return {}
+    def attentions(self, inputs) -> dict[str, Attentions]:
+        "Named per-layer, per-head `Attentions` of a batch of clean views, for the explorers: a ViT `encoder`'s on images; none otherwise."
+        enc = getattr(self, 'encoder', None)
+        if not (isinstance(inputs, Tensor) and hasattr(enc, 'attentions') and hasattr(enc, 'patch_size')): return {}
+        return {'encoder': vit_attentions(enc, inputs, enc.patch_size)}
     def routing(self, inputs) -> dict[str, Tensor]:
         "Named routed weights (B, n_experts) of a mixture-of-experts part on a batch of clean views, for figures; none by default."
         return {}

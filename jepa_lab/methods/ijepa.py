@@ -17,7 +17,7 @@ from torch import Tensor
 from torch import nn
 from ..losses.objectives import latent_loss
 from ..core import tokens_to_map
-from .base import Features, Method, MethodOutput, register_method
+from .base import Attentions, Features, Method, MethodOutput, register_method, vit_attentions
 from ..models.ema import ema_momentum, ema_update, frozen_copy
 from ..models.ijepa import IJEPAPredictor, create_ijepa_encoder
 from ..views.masks import MASK_MODES, MultiBlockMasks
@@ -88,6 +88,10 @@ class IJEPA(Method):
     def attention_maps(self, inputs: Tensor) -> dict[str, Tensor]:
         "The target encoder's last-block attention each patch receives (B, N), averaged over heads and query patches (seed 004 Fig. 2)."
         return {'target attention': self.target_encoder.last_attention(inputs).mean((1, 2))}
+
+    def attentions(self, inputs: Tensor) -> dict[str, Attentions]:
+        "The target encoder's attention at every layer and head over the patches (no [CLS]), the explorers' read-out."
+        return {'target encoder': vit_attentions(self.target_encoder, inputs, self.cfg.patch_size, cls=False)}
 
     def draw_masks(self, batch: int, step: int) -> tuple[Tensor, Tensor]:
         "Context (B, Kc) and target (T, B, Kt) indices, a pure function of (mask_seed, step, rank)."

@@ -18,7 +18,7 @@ from torch import nn
 from ..core import check_dtype
 
 # %% auto #0
-__all__ = ['VIT_PRESETS', 'Attention', 'Transformer', 'ViTEncoder', 'create_encoder']
+__all__ = ['VIT_PRESETS', 'Attention', 'record_attention', 'Transformer', 'ViTEncoder', 'create_encoder']
 
 # %% ../../nbs/models/00_vit.ipynb #2da938ec
 class Attention(TimmAttention):
@@ -50,6 +50,23 @@ class Attention(TimmAttention):
         "Per-head outputs (..., H, L, hd) back to (..., L, D) through the output projection."
         return self.proj_drop(self.proj(self.norm(o.transpose(-2, -3).flatten(-2))))
 
+# %% ../../nbs/models/00_vit.ipynb #3e6e555e
+@torch.no_grad()
+def record_attention(blocks, run) -> Tensor:
+    "Attention weights (B, len(blocks), heads, L, L) of timm `Block`s (built with `Attention`) while `run()` runs, each recomputed from the block's input and mask."
+    seen = {}
+    def grab(blk, args, kwargs):
+        if blk in seen: raise ValueError("a block ran twice in one pass: record_attention reads one forward pass")
+        seen[blk] = blk.attn.weights(blk.norm1(args[0]), kwargs.get('attn_mask', args[1] if len(args) > 1 else None))
+    hooks = [b.register_forward_pre_hook(grab, with_kwargs=True) for b in blocks]
+    try: run()
+    finally:
+        for h in hooks: h.remove()
+    if missing := [i for i, b in enumerate(blocks) if b not in seen]: raise ValueError(f"blocks {missing} did not run through their forward")
+    maps = [seen[b] for b in blocks]
+    if len({m.shape for m in maps}) > 1: raise ValueError(f"the blocks attend over sequences of different lengths: {[tuple(m.shape) for m in maps]}")
+    return torch.stack(maps, 1)
+
 # %% ../../nbs/models/00_vit.ipynb #38af752c
 class Transformer(nn.Module):
     "Pre-norm timm `Block`s and a final LayerNorm over any token sequence: `(B, L, D) -> (B, L, D)`, optional attention mask."
@@ -73,6 +90,10 @@ class Transformer(nn.Module):
         try: self(*inputs)
         finally: hook.remove()
         return last.attn.weights(last.norm1(seen[0]))
+
+    def attentions(self, *inputs) -> Tensor:
+        "Per-layer, per-head attention weights (B, depth, heads, L, L) of every block in a forward pass on `inputs` (`record_attention`)."
+        return record_attention(self.blocks, lambda: self(*inputs))
 
 # %% ../../nbs/models/00_vit.ipynb #1a48b47a
 class ViTEncoder(Transformer):

@@ -12,6 +12,8 @@ from .config import *
 from .diagnostics import *
 from .loop import *
 from .loggers import *
+from .distributed import *
+from .fast import *
 from .profile import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('config', 'diagnostics', 'loop', 'loggers', 'profile') for n in _import(f'jepa_lab.train.{_m}').__all__]
+__all__ = [n for _m in ('config', 'diagnostics', 'loop', 'loggers', 'distributed', 'fast', 'profile') for n in _import(f'jepa_lab.train.{_m}').__all__]

@@ -42,8 +42,11 @@ class RunConfig(Config):
     log_every: int = 10
     ckpt_every: int = 100
     keep_every: int | None = None      # also keep the method's weights every n steps (checkpoints/step_<n>.pt), to watch the space form
-    num_workers: int = 0
+    num_workers: int | None = None     # DataLoader workers per rank; None: what this process's cores allow (data.core.default_workers)
     device: str = 'auto'               # 'auto' | 'cpu' | 'cuda'
+    compile: bool = False              # torch.compile the method's forward (GPU fast path; train.fast)
+    gpu_augment: bool = False          # crop, flip and colour jitter as batched ops on the device (train.fast)
+    threads: int | None = None         # torch CPU threads per rank; None: the cores this process may use, shared between local ranks
     precision: Literal['auto', 'bf16', 'fp32'] = 'auto'   # 'auto': bf16 on GPU, fp32 on CPU
     resume: bool = True
     progress: bool = True
@@ -52,7 +55,7 @@ class RunConfig(Config):
 
     limits = dict(steps='>=1', epochs='>0', batch_size='>=1', lr='>0', min_lr='>=0', warmup_frac='[0,1)', weight_decay='>=0',
                   weight_decay_end='>=0', betas='[0,1)', grad_clip='>0', probe_lr='>0', label_smoothing='[0,1)', seed='>=0',
-                  log_every='>=1', ckpt_every='>=1', keep_every='>=1', num_workers='>=0')
+                  log_every='>=1', ckpt_every='>=1', keep_every='>=1', num_workers='>=0', threads='>=1')
 
     def __post_init__(self):
         super().__post_init__()
@@ -63,7 +66,7 @@ class RunConfig(Config):
     def tiny(cls, out_dir, **overrides):
         "A CPU preset for tests and examples: LeJEPA with vit_nano on 16 px digits, 6 steps of 16 (about a second); `method_args` merge."
         args = dict(encoder='vit_nano', patch_size=4, global_size=16, local_size=8, n_local=2, proj_hidden=32, proj_dim=8, n_slices=32)
-        run = dict(dataset='digits', dataset_args=dict(size=16), steps=6, batch_size=16, log_every=2, ckpt_every=3, progress=False)
+        run = dict(dataset='digits', dataset_args=dict(size=16), steps=6, batch_size=16, log_every=2, ckpt_every=3, progress=False, num_workers=0)
         return cls(method_args={**args, **overrides.pop('method_args', {})}, out_dir=str(out_dir), **{**run, **overrides})
 
 # %% ../../nbs/train/00_config.ipynb #4a98189d

@@ -1,4 +1,4 @@
-"""What the trainer logs about the embeddings themselves: the per-dimension spread and RankMe, the effective rank.
+"""What the trainer logs about the embeddings themselves: the per-dimension spread, RankMe (the effective rank), and an online k-NN accuracy.
 
 Docs: https://jepa-lab.github.io/jepa_lab/train/diagnostics.html.md"""
 
@@ -7,10 +7,10 @@ Docs: https://jepa-lab.github.io/jepa_lab/train/diagnostics.html.md"""
 # %% ../../nbs/train/01_diagnostics.ipynb #6708cac4
 from __future__ import annotations
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 # %% auto #0
-__all__ = ['embedding_std', 'rankme']
+__all__ = ['embedding_std', 'rankme', 'knn_predict', 'OnlineKNN']
 
 # %% ../../nbs/train/01_diagnostics.ipynb #59fe8c41
 def embedding_std(z: Tensor) -> Tensor:
@@ -25,3 +25,34 @@ def rankme(z: Tensor, eps: float = 1e-7) -> float:
     s = torch.linalg.svdvals(z.double())
     p = s / s.sum().clamp_min(torch.finfo(torch.float64).tiny) + eps
     return float(torch.exp(-(p * p.log()).sum()))
+
+# %% ../../nbs/train/01_diagnostics.ipynb #88823764
+def knn_predict(train_x: Tensor, train_y: Tensor, test_x: Tensor, k: int = 20, weighting: str = 'dino', T: float = 0.07) -> Tensor:
+    "Labels (M,) of test features (M, D) from the `k` most cosine-similar training features (N, D): DINO's exp(s/T)-weighted vote, or a plain 'vote'."
+    if weighting not in ('dino', 'vote'): raise ValueError(f"weighting must be 'dino' or 'vote', got '{weighting}'")
+    if k > len(train_x): raise ValueError(f"k={k} exceeds the {len(train_x)} training samples")
+    a, b = nn.functional.normalize(test_x.float(), dim=1), nn.functional.normalize(train_x.float(), dim=1)
+    sim, idx = (a @ b.T).topk(k, dim=1)
+    weight = (sim / T).exp() if weighting == 'dino' else torch.ones_like(sim)
+    votes = torch.zeros(len(a), int(train_y.max()) + 1, device=a.device).scatter_add_(1, train_y[idx].long(), weight)
+    return votes.argmax(1)
+
+class OnlineKNN:
+    "k-NN accuracy while training: each batch's features (B, D) against a bank of the last `size` training features, before they join it."
+    def __init__(self, size: int = 2048, k: int = 20, T: float = 0.07):
+        self.size, self.k, self.T = size, k, T
+        self.x, self.y = torch.empty(0), torch.empty(0, dtype=torch.long)
+
+    def accuracy(self, x: Tensor, y: Tensor) -> float | None:
+        "Top-1 accuracy of `knn_predict` for (x, y) against the bank; None while it holds fewer than k samples."
+        if len(self.x) < self.k: return None
+        return (knn_predict(self.x, self.y, x.detach(), self.k, 'dino', self.T) == y).float().mean().item()
+
+    def add(self, x: Tensor, y: Tensor):
+        "Put a batch in the bank, dropping the oldest beyond `size` (labelled samples only: y ≥ 0)."
+        keep = y >= 0
+        self.x = torch.cat([self.x.to(x.device), x.detach().float()[keep]])[-self.size:]
+        self.y = torch.cat([self.y.to(y.device), y[keep].long()])[-self.size:]
+
+    def state_dict(self) -> dict: return dict(x=self.x.cpu(), y=self.y.cpu())
+    def load_state_dict(self, s: dict): self.x, self.y = s['x'], s['y']

@@ -20,55 +20,23 @@ from pathlib import Path
 from torch import Tensor
 from torch import nn
 from torch.utils.data import DataLoader
-from torch.utils.data import Sampler
 from tqdm.auto import tqdm
-from ..data.core import make_dataset
+from ..data.core import default_workers, make_dataset
 from ..methods.base import Method, create_method
 from ..models.heads import AttentiveProbe, LinearProbe
 from ..runs import record_environment
-from .diagnostics import embedding_std, rankme
+from .diagnostics import OnlineKNN, embedding_std, rankme
+from .fast import compile_method, load_optimizer_state, make_optimizer, set_threads, use_channels_last, view_pipeline
 from .loggers import make_loggers
+from .distributed import StepSampler, all_finite, barrier, init_distributed, mean_over_ranks, sync_batchnorm
 from ..files import RunFolderError, RunLock, append_jsonl, load_checkpoint, read_json, remove_stale_temps, save_atomic, truncate_metrics, write_json
 from .config import RunConfig, lr_at, wd_at
 from ..views.multicrop import ViewDataset
 from ..core import dict_diff, to_device
 
 # %% auto #0
-__all__ = ['NO_WEIGHT_DECAY', 'StepSampler', 'init_distributed', 'resolve_device', 'OnlineProbes', 'NonFiniteLossError',
-           'param_groups', 'build_method', 'total_steps', 'train']
-
-# %% ../../nbs/train/02_loop.ipynb #3a64d43c
-class StepSampler(Sampler):
-    "Yields batches of `(index, seed)` keys for steps `start, start+1, ...`; deterministic in (seed, epoch), sharded over ranks."
-    def __init__(self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1, start: int = 0, total: int | None = None):
-        if n < batch_size * world:
-            raise ValueError(f"dataset of {n} samples is smaller than one global batch ({batch_size} per rank × {world} ranks)")
-        self.n, self.bs, self.seed, self.rank, self.world, self.start, self.total = n, batch_size, seed, rank, world, start, total
-        self.per_epoch = n // (batch_size * world)
-
-    def batch(self, step: int) -> list[tuple[int, int]]:
-        "The keys of this rank's batch at `step`."
-        epoch, i = divmod(step, self.per_epoch)
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
-        lo = (i * self.world + self.rank) * self.bs
-        return [(int(j), (self.seed * 1_000_003 + epoch) * self.n + int(j)) for j in perm[lo:lo + self.bs]]
-
-    def __iter__(self):
-        step = self.start
-        while self.total is None or step < self.total:
-            yield self.batch(step)
-            step += 1
-
-    def __len__(self): return (self.total or 0) - self.start
-
-# %% ../../nbs/train/02_loop.ipynb #e14a711a
-def init_distributed() -> tuple[int, int]:
-    "Initialise torch.distributed from torchrun's environment if present; returns (rank, world)."
-    if 'RANK' in os.environ and 'WORLD_SIZE' in os.environ and int(os.environ['WORLD_SIZE']) > 1 and not dist.is_initialized():
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-        if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+__all__ = ['NO_WEIGHT_DECAY', 'resolve_device', 'OnlineProbes', 'NonFiniteLossError', 'param_groups', 'build_method',
+           'total_steps', 'train']
 
 # %% ../../nbs/train/02_loop.ipynb #175ba5db
 def resolve_device(name: str) -> torch.device:
@@ -125,7 +93,7 @@ def _set_rng_state(s: dict, device):
     random.setstate((3, tuple(s['python']), None))
     if device.type == 'cuda' and s['cuda'].numel(): torch.cuda.set_rng_state(s['cuda'], device)
 
-_RESUMABLE = ('progress', 'resume', 'num_workers', 'log_every', 'ckpt_every', 'keep_every', 'device', 'out_dir', 'loggers', 'logger_args')  # may change across a resume
+_RESUMABLE = ('progress', 'resume', 'num_workers', 'compile', 'threads', 'log_every', 'ckpt_every', 'keep_every', 'device', 'out_dir', 'loggers', 'logger_args')  # may change across a resume
 
 def _recipe(cfg: dict) -> dict:
     "What a resume must keep equal, in JSON's terms (tuples as lists)."
@@ -133,9 +101,12 @@ def _recipe(cfg: dict) -> dict:
 
 
 def _mark(path: Path, summary: dict):
-    "Record a stopped run's status; best effort, as the disk may be what stopped it."
-    try: write_json(summary, path)
-    except OSError: pass
+    "Record a stopped run's status; best effort, as the disk may be what stopped it. Tried again when an exception cuts the write short: torch's SIGCHLD handler raises a dead DataLoader worker's error at any point, also here."
+    for attempt in range(3):
+        try: return write_json(summary, path)
+        except OSError: return
+        except Exception:
+            if attempt == 2: raise
 
 def _finished(cfg: RunConfig, ck: dict, prior: dict, path: Path, rank: int) -> dict:
     "A finished run's stored summary; rewritten from its final checkpoint when a kill came before summary.json."
@@ -151,15 +122,21 @@ def train(cfg: RunConfig, method: Method | None = None) -> dict:
     "Pretrain `cfg.method` (or the given `method`, built from `cfg`) on `cfg.dataset` into the run folder `cfg.out_dir` (held locked); the summary."
     rank, world = init_distributed()
     with RunLock(cfg.out_dir) if rank == 0 else contextlib.nullcontext():
-        return _train(cfg, method, rank, world)
+        summary = _train(cfg, method, rank, world)
+        barrier()                                                       # rank 0 has written the summary: every rank returns
+        return summary
 
 def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict:
     device = resolve_device(cfg.device)
+    local = int(os.environ.get('LOCAL_WORLD_SIZE', world))                # ranks on this node share its cores
+    workers = default_workers(local) if cfg.num_workers is None else cfg.num_workers
+    set_threads(cfg, local, workers if device.type == 'cpu' else 0)
     bf16 = cfg.precision == 'bf16' or (cfg.precision == 'auto' and device.type == 'cuda')
     out = Path(cfg.out_dir)
     ckpt_path, metrics_path, summary_path = out / 'checkpoints' / 'last.pt', out / 'metrics.jsonl', out / 'summary.json'
 
     if rank == 0: remove_stale_temps(out, ckpt_path.parent)            # what killed writers left; we hold the folder
+    if cfg.batch_size % world: raise ValueError(f"batch_size {cfg.batch_size} does not split over {world} ranks: use a multiple of {world}")
     data = make_dataset(cfg.dataset, split='train', **cfg.dataset_args)
     steps = total_steps(cfg, len(data))
     prior = read_json(summary_path, 'run summary') if summary_path.exists() else {}
@@ -178,14 +155,18 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
         raise ValueError(f"dataset '{cfg.dataset}' has {len(data.classes)} class(es); the online probes need at least 2")
     probes = OnlineProbes(method.encoder.embed_dim, len(data.classes), method.encoder.num_heads, cfg.label_smoothing).to(device) \
              if method.online_probes else nn.Module()
-    opt = torch.optim.AdamW(param_groups(method), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    probe_opt = torch.optim.AdamW(probes.parameters(), lr=cfg.probe_lr, weight_decay=0.0) if method.online_probes else None
+    if world > 1: method, probes = sync_batchnorm(method, device), sync_batchnorm(probes, device)   # BatchNorm over the global batch
+    method = compile_method(method, cfg); use_channels_last(method, device)
+    opt = make_optimizer(param_groups(method), cfg, device)
+    probe_opt = make_optimizer(probes.parameters(), cfg, device, lr=cfg.probe_lr, weight_decay=0.0) if method.online_probes else None
+    knn = OnlineKNN()                                                    # online k-NN on the probes' [CLS] features (train.diagnostics)
 
     start = 0
     if ck is not None:
         method.load_state_dict(ck['method']); probes.load_state_dict(ck['probes'])
-        opt.load_state_dict(ck['opt'])
-        if probe_opt: probe_opt.load_state_dict(ck['probe_opt'])
+        load_optimizer_state(opt, ck['opt'])
+        if probe_opt: load_optimizer_state(probe_opt, ck['probe_opt'])
+        if 'knn' in ck: knn.load_state_dict(ck['knn'])
         _set_rng_state(ck['rng'], device)
         start = ck['step']
     loggers = make_loggers(cfg.loggers, out, cfg.to_dict(), start, cfg.logger_args) if rank == 0 else []
@@ -200,14 +181,15 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
     model = nn.parallel.DistributedDataParallel(method) if world > 1 else method
     probe_model = nn.parallel.DistributedDataParallel(probes) if world > 1 and probe_opt else probes
     sampler = StepSampler(len(data), cfg.batch_size // world, cfg.seed, rank, world, start, steps)
-    loader = DataLoader(ViewDataset(data, method.train_transform()), batch_sampler=sampler, num_workers=cfg.num_workers,
-                        pin_memory=device.type == 'cuda', persistent_workers=False)
+    transform, collate, on_device = view_pipeline(method, cfg, device, data)   # per sample, or batched (cfg.gpu_augment)
+    loader = DataLoader(ViewDataset(data, transform), batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                        pin_memory=device.type == 'cuda', persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
 
     def checkpoint(step, summary=None):
         if rank == 0:
             save_atomic(dict(step=step, config=_recipe(cfg.to_dict()), method=method.state_dict(), probes=probes.state_dict(),
                              opt=opt.state_dict(), probe_opt=probe_opt and probe_opt.state_dict(), rng=_rng_state(device),
-                             summary=summary), ckpt_path)
+                             knn=knn.state_dict(), summary=summary), ckpt_path)
 
     def keep(step):
         if rank == 0 and cfg.keep_every and step % cfg.keep_every == 0:
@@ -222,7 +204,7 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
     status = 'interrupted'
     try:
         for views, labels in loader:
-            views = to_device(views, device)
+            views = on_device(to_device(views, device))
             labels = labels.to(device, non_blocking=True)
             lr, wd = lr_at(step, cfg, steps), wd_at(step, cfg, steps)
             for g in opt.param_groups: g['lr'], g['weight_decay'] = lr * g['lr_scale'], (wd if g['apply_wd'] else 0.0)
@@ -230,7 +212,7 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     res = model(views, step)
                 loss = res.loss.float()
-                if not torch.isfinite(loss): raise FloatingPointError(f"loss is {loss.item()}")
+                if not all_finite(loss): raise FloatingPointError(f"loss is {loss.item()}" + (' on another rank' * bool(torch.isfinite(loss))))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 gnorm = nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
@@ -247,14 +229,17 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
                 probe_opt.zero_grad(set_to_none=True)
                 pm['probe_loss'].backward()
                 probe_opt.step()
+                if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
+                    if (acc := knn.accuracy(res.tokens[:, 0], labels)) is not None: pm['knn_acc'] = torch.tensor(acc)
+                knn.add(res.tokens[:, 0], labels)
             method.on_step_end(step, steps)
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == steps:
                 std = embedding_std(res.embeddings)
-                last = dict(step=step, loss=loss.item(), **{k: v.item() for k, v in res.terms.items()}, lr=lr, wd=wd,
+                last = mean_over_ranks(dict(step=step, loss=loss.item(), **{k: v.item() for k, v in res.terms.items()}, lr=lr, wd=wd,
                             grad_norm=gnorm.item(), emb_std=std.mean().item(), rankme=rankme(res.embeddings), **{k: v.item() for k, v in pm.items()},
-                            sec_per_step=(time.perf_counter() - t0) / cfg.log_every)
+                            sec_per_step=(time.perf_counter() - t0) / cfg.log_every), device)
                 t0 = time.perf_counter()
                 bar.set_postfix(loss=f"{last['loss']:.4f}", std=f"{last['emb_std']:.3f}")
                 if rank == 0: append_jsonl(last, metrics_path)

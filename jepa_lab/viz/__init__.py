@@ -13,5 +13,6 @@ from .av import *
 from .maps import *
 from .m3 import *
 from .explore import *
+from .attention import *
 from importlib import import_module as _import
-__all__ = [n for _m in ('curves', 'av', 'maps', 'm3', 'explore') for n in _import(f'jepa_lab.viz.{_m}').__all__]
+__all__ = [n for _m in ('curves', 'av', 'maps', 'm3', 'explore', 'attention') for n in _import(f'jepa_lab.viz.{_m}').__all__]

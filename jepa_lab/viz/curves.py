@@ -6,8 +6,9 @@ Docs: https://jepa-lab.github.io/jepa_lab/viz/curves.html.md"""
 
 # %% ../../nbs/viz/00_curves.ipynb #ac41e21f
 from __future__ import annotations
-import json
+import json, math
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 from pathlib import Path
 from ..files import read_json, read_metrics
 from ..runs import load_run
@@ -21,8 +22,18 @@ def _series(rows: list[dict], key: str):
     pts = [(r['step'], r[key]) for r in rows if key in r]
     return [p[0] for p in pts], [p[1] for p in pts]
 
+def _scale_y(ax, ylabel: str):
+    "Log y only where the drawn values span more than a decade (else linear), with ticks as plain numbers (0.5, not 5×10⁻¹)."
+    ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+    if ys and max(ys) > 10 * min(ys):
+        ax.set_yscale('log')
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}'))
+        few = max(ys) < 100 * min(ys)                                   # within two decades, 2s and 5s are labelled too
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f'{v:g}' if few and round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else ''))
+    ax.set_ylabel(ylabel)
+
 def plot_loss_decomposition(run: dict, ax=None):
-    "Total loss, (1-λ)·invariance and λ·SIGReg against step, log scale."
+    "Total loss, (1-λ)·invariance and λ·SIGReg against step (log scale where they span more than a decade)."
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     lam = run['config'].get('method_args', {}).get('lam', 0.05)
     steps, inv = _series(run['metrics'], 'invariance')
@@ -30,7 +41,7 @@ def plot_loss_decomposition(run: dict, ax=None):
     ax.plot(*_series(run['metrics'], 'loss'), label='loss', color='k')
     ax.plot(steps, [(1 - lam) * v for v in inv], label=f'(1-λ)·invariance', ls='--')
     ax.plot(steps, [lam * v for v in reg], label=f'λ·SIGReg', ls='--')
-    ax.set(yscale='log', xlabel='step', title=f'loss decomposition (λ={lam})'); ax.legend()
+    ax.set(xlabel='step', title=f'loss decomposition (λ={lam})'); _scale_y(ax, 'loss'); ax.legend()
     return ax.figure
 
 # %% ../../nbs/viz/00_curves.ipynb #111e82ca
@@ -38,17 +49,17 @@ def plot_embedding_std(run: dict, axs=None):
     "Mean per-dimension embedding std over training, and its final per-dimension distribution."
     axs = axs if axs is not None else plt.subplots(1, 2, figsize=(9, 3.5))[1]
     axs[0].plot(*_series(run['metrics'], 'emb_std')); axs[0].axhline(1.0, color='grey', ls=':')
-    axs[0].set(yscale='log', xlabel='step', title='embedding std (mean over dims)')
+    axs[0].set(xlabel='step', title='embedding std (mean over dims)'); _scale_y(axs[0], 'std')
     per_dim = run['summary'].get('emb_std_per_dim') or []
     axs[1].hist(per_dim, bins=20); axs[1].axvline(1.0, color='grey', ls=':')
-    axs[1].set(xlabel='std', title='final per-dimension std')
+    axs[1].set(xlabel='std', ylabel='dimensions', title='final per-dimension std')
     return axs[0].figure
 
 # %% ../../nbs/viz/00_curves.ipynb #1d891c7f
 def plot_probe_accuracy(run: dict, ax=None):
     "Online probe batch accuracy over training, with frozen test accuracies (trained vs random init) when evaluated."
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
-    for k in ('probe_linear_acc', 'probe_attentive_acc'): ax.plot(*_series(run['metrics'], k), label=k.replace('probe_', 'online '))
+    for k in ('probe_linear_acc', 'probe_attentive_acc'): ax.plot(*_series(run['metrics'], k), label=k.replace('probe_', 'online ').replace('_acc', ', train batch'))
     for (name, res), c in zip(run['summary'].get('frozen_eval', {}).items(), ('C2', 'C3')):
         ax.axhline(res['linear_acc'], color=c, ls='--', label=f'frozen linear, {name}')
     ax.set(ylim=(0, 1), xlabel='step', ylabel='accuracy', title='probe accuracy'); ax.legend(fontsize=8)
@@ -70,7 +81,7 @@ def plot_sweep(runs: dict[str, str | Path]):
     for label, d in runs.items():
         rows = read_metrics(d)
         for ax, key in zip(axs, ('invariance', 'sigreg', 'emb_std')): ax.plot(*_series(rows, key), label=label)
-    for ax, key in zip(axs, ('invariance', 'SIGReg', 'embedding std')): ax.set(yscale='log', xlabel='step', title=key)
+    for ax, key in zip(axs, ('invariance', 'SIGReg', 'embedding std')): ax.set(xlabel='step', title=key); _scale_y(ax, key)
     axs[0].legend(); fig.tight_layout()
     return fig
 
@@ -83,6 +94,6 @@ def plot_training_curves(runs: dict[str, str | Path], keys: dict[str, str] = IJE
     for label, d in runs.items():
         rows = read_metrics(d)
         for ax, key in zip(axs[0], keys): ax.plot(*_series(rows, key), label=label)
-    for ax, title in zip(axs[0], keys.values()): ax.set(xlabel='step', title=title)
+    for ax, title in zip(axs[0], keys.values()): ax.set(xlabel='step', title=title); _scale_y(ax, title)
     axs[0, 0].legend(fontsize=7); fig.tight_layout()
     return fig

@@ -109,21 +109,28 @@ def _blank(size: int = 96) -> bytes:
 def _label(item) -> int:
     return int(item[1]) if isinstance(item, (tuple, list)) else int(item['label'])
 
+def _embeddings(method, x) -> dict:
+    "The joint embedding and, for a method of several inputs, each input's own embedding (`Features.modalities`)."
+    f = method.features(x)
+    return {'joint': f.embedding, **f.modalities}
+
 def embedding_points(method, datasets: dict, n: int = 300) -> dict:
-    "Features (N, D) of the first `n` items of each dataset (split name -> dataset), with each point's split, index and class."
-    feats, split, index, label = [], [], [], []
+    """Features (N, D) of the first `n` items of each dataset (split name -> dataset), with each point's split, index, class and
+    modality: 'joint' for the embedding of all inputs, and a point per input ('audio', 'video', ...) where the read-out has them."""
+    feats, split, index, label, modality = [], [], [], [], []
     for name, ds in datasets.items():
         idx = list(range(min(n, len(ds))))
-        sub = torch.utils.data.Subset(ds, idx)
-        feats.append(collect_readout(method, sub, lambda m, x: {'z': m.features(x).embedding})['z'])
-        split += [name] * len(idx); index += idx; label += [_label(ds[i]) for i in idx]
-    return dict(z=torch.cat(feats).numpy(), split=np.array(split), index=np.array(index), label=np.array(label))
+        out = collect_readout(method, torch.utils.data.Subset(ds, idx), _embeddings)
+        labels = [_label(ds[i]) for i in idx]
+        for mod, z in out.items():
+            feats.append(z); split += [name] * len(idx); index += idx; label += labels; modality += [mod] * len(idx)
+    return dict(z=torch.cat(feats).numpy(), split=np.array(split), index=np.array(index), label=np.array(label), modality=np.array(modality))
 
 def embedding_figure(points: dict, classes, reducer: str = 'pca', color: str = 'class', seed: int = 0, widget: bool = False):
-    "The 2-D map of `embedding_points`: one trace per class (or split), each point's split and index in its customdata."
+    "The 2-D map of `embedding_points`: one trace per class (or split, or modality), each point's split, index, class and modality in its customdata."
     go = _plotly()
     xy = reduce_2d(points['z'], reducer, seed)
-    key = points['label'] if color == 'class' else points['split']
+    key = points['label'] if color == 'class' else points[color]
     groups = sorted(set(key.tolist()))
     fig = (go.FigureWidget if widget else go.Figure)(layout=dict(height=460, xaxis_title=f'{reducer} 1', yaxis_title=f'{reducer} 2',
                                                                   margin=dict(l=60, r=20, t=30, b=50), legend_title=color))
@@ -131,12 +138,12 @@ def embedding_figure(points: dict, classes, reducer: str = 'pca', color: str = '
         m = key == g
         fig.add_scattergl(x=xy[m, 0], y=xy[m, 1], mode='markers', marker=dict(size=6, opacity=0.75),
                           name=str(classes[g]) if color == 'class' else str(g),
-                          customdata=np.stack([points['split'][m], points['index'][m], np.array(classes)[points['label'][m]]], 1),
-                          hovertemplate='%{customdata[0]} #%{customdata[1]}<br>class %{customdata[2]}<extra></extra>')
+                          customdata=np.stack([points['split'][m], points['index'][m], np.array(classes)[points['label'][m]], points['modality'][m]], 1),
+                          hovertemplate='%{customdata[0]} #%{customdata[1]}<br>class %{customdata[2]}<br>%{customdata[3]}<extra></extra>')
     return fig
 
 class EmbeddingExplorer:
-    "A run's features in 2-D: its kept steps on a slider, t-SNE / UMAP / PCA, colour by class or split; a click shows the input."
+    "A run's features in 2-D: its kept steps on a slider, t-SNE / UMAP / PCA, colour by class, split or modality; a click shows the input."
     def __init__(self, run_dir, splits=('train', 'test'), n: int = 300, reducer: str = 'pca', seed: int = 0):
         w = _ipywidgets()
         self.run_dir, self.n, self.seed, self._points, self._maps = Path(run_dir), n, seed, {}, {}
@@ -144,10 +151,11 @@ class EmbeddingExplorer:
         self.datasets = {s: make_dataset(cfg.dataset, split=s, **cfg.dataset_args) for s in splits}
         self.classes = list(next(iter(self.datasets.values())).classes)
         steps = kept_steps(run_dir)
-        self.step = w.SelectionSlider(options=[(f'{s}', s) for s in steps] or [('last', None)], value=steps[-1] if steps else None,
-                                      description='step', continuous_update=False)
+        options = [(f'{s}', s) for s in steps] or [('init', 0), ('last', -1)]      # a run that kept none: its seed's weights, and the last
+        self.step = w.SelectionSlider(options=options, value=options[-1][1], description='step', continuous_update=False)
         self.reducer = w.ToggleButtons(options=['pca', 'tsne', 'umap'], value=reducer, description='map')
-        self.color = w.ToggleButtons(options=['class', 'split'], value='class', description='colour')
+        self.color = w.ToggleButtons(options=['class', 'split'] + (['modality'] if len(set(self.points(self.step.value)['modality'])) > 1 else []),
+                                     value='class', description='colour')
         self.figure = embedding_figure(self.points(self.step.value), self.classes, reducer, 'class', seed, widget=True)
         self.image, self.caption = w.Image(value=_blank(), format='png', width=128, height=128), w.HTML('<i>click a point to see its input</i>')
         for c in (self.step, self.reducer, self.color): c.observe(lambda _: self.update(), names='value')
@@ -155,9 +163,9 @@ class EmbeddingExplorer:
         self.widget = w.VBox([w.HBox([self.step, self.reducer, self.color]), w.HBox([self.figure, w.VBox([self.image, self.caption])])])
 
     def points(self, step) -> dict:
-        "The features at a kept step (None: the last checkpoint), computed once."
+        "The features at a kept step (-1: the last checkpoint), computed once."
         if step not in self._points:
-            method, _ = load_method(self.run_dir, step=step)
+            method, _ = load_method(self.run_dir, step=None if step == -1 else step)
             self._points[step] = embedding_points(method, self.datasets, self.n)
         return self._points[step]
 
