@@ -251,6 +251,11 @@ def _train(cfg: RunConfig, method: Method | None, rank: int, world: int) -> dict
     except NonFiniteLossError:
         status = 'diverged'
         raise
+    except (ConnectionResetError, EOFError) as e:                        # how a worker's death can surface while its batch is unpickled
+        if not workers: raise
+        mark('interrupted', step=step, error=f"a DataLoader worker died: {type(e).__name__}: {e}")
+        raise RuntimeError(f"a DataLoader worker died while handing over step {step}'s batch ({type(e).__name__}: {e}); the run "
+                           f"folder keeps its last checkpoint: run again to resume") from e
     except BaseException as e:
         mark('interrupted', step=step, error=f"{type(e).__name__}: {e}")
         raise
