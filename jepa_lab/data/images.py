@@ -219,7 +219,11 @@ class ImageFolder(Dataset):
         return f"ImageFolder({str(self.folder)!r}: {len(self)} images, {len(self.classes)} classes, size={self.size}, on_error={self.on_error!r})"
 
 # %% ../../nbs/data/01_images.ipynb #9434e6ef
-def _split_folder(root, split): return Path(root) / split if split else Path(root)
+def _split_folder(root, split) -> Path:
+    "root/split; for split 'test' in a tree that has none, root/val (ImageNet's held-out split, which the frozen evaluation reads as test)."
+    if not split: return Path(root)
+    if split == 'test' and not (Path(root) / 'test').is_dir() and (Path(root) / 'val').is_dir(): return Path(root) / 'val'
+    return Path(root) / split
 
 
 @register_dataset('image_folder')
