@@ -21,6 +21,7 @@ import uuid
 from datetime import datetime
 import torch
 from pathlib import Path
+from .catalog import RUN_RECORD
 from .files import RunFolderError, read_json, write_json
 from .train.config import RunConfig
 from .train.distributed import DIST_TIMEOUT_S, init_distributed
@@ -164,7 +165,7 @@ def _post(cfg: RunConfig, run_id: str, s: dict) -> Path | None:
 
 def _attempt(launch_dir: Path) -> tuple[str | None, float]:
     "The status of the notebook run in `launch_dir` (run.json) and when it started (epoch seconds; 0 unknown)."
-    try: rec = read_json(launch_dir / 'run.json', 'run record')
+    try: rec = read_json(launch_dir / RUN_RECORD, 'run record')
     except (OSError, ValueError): return None, 0.0
     try: started = datetime.strptime(rec.get('started', ''), '%Y-%m-%d %H:%M:%S').timestamp()
     except ValueError: started = 0.0

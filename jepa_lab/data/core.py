@@ -6,12 +6,16 @@ Docs: https://jepa-lab.github.io/jepa_lab/data/core.html.md"""
 
 # %% ../../nbs/data/00_core.ipynb #d1b8d30a
 from __future__ import annotations
+import warnings, zipfile
+import numpy as np
 import torch
+from pathlib import Path
 from torch.utils.data import Dataset
 from ..core import Registry, available_cores, describe
+from ..files import write_atomic
 
 # %% auto #0
-__all__ = ['DATASETS', 'register_dataset', 'ImageDataset', 'make_dataset', 'list_datasets', 'default_workers']
+__all__ = ['DATASETS', 'register_dataset', 'ImageDataset', 'make_dataset', 'list_datasets', 'default_workers', 'cached_arrays']
 
 # %% ../../nbs/data/00_core.ipynb #3beb3d79
 class ImageDataset(Dataset):
@@ -56,3 +60,17 @@ def default_workers(world: int = 1, cap: int = 8, cores: int | None = None) -> i
     "DataLoader workers per rank: the `cores` (default: `available_cores(world)`, `world` ranks on this node) less one, at most `cap`; 0 on one core."
     cores = available_cores(world) if cores is None else cores
     return 0 if cores <= 1 else min(cap, cores - 1)
+
+# %% ../../nbs/data/00_core.ipynb #3ce3ed52
+def cached_arrays(cache: str | Path, build, fresh, what: str = 'the index') -> dict:
+    "The arrays `build()` makes, kept in the .npz file `cache` and read back from it while `fresh(arrays)` holds; rebuilt when damaged or stale."
+    cache = Path(cache)
+    if cache.exists():
+        try:
+            with np.load(cache) as z: arrays = {k: z[k] for k in z.files}
+            if fresh(arrays): return arrays
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile): pass   # a damaged or stale cache is rebuilt
+    arrays = build()
+    try: write_atomic(cache, lambda f: np.savez(f, **arrays))
+    except OSError as e: warnings.warn(f"cannot cache {what} as {cache} ({e}); it is built again at every start")
+    return arrays

@@ -6,14 +6,14 @@ Docs: https://jepa-lab.github.io/jepa_lab/data/images.html.md"""
 
 # %% ../../nbs/data/01_images.ipynb #48767020
 from __future__ import annotations
-import hashlib, os, warnings, zipfile
+import hashlib, os, warnings
 import numpy as np
 import torch
 from PIL import Image
 from pathlib import Path
 from torchvision.transforms.v2 import functional as TF
 from torch.utils.data import Dataset
-from .core import ImageDataset, _check_split, register_dataset
+from .core import ImageDataset, _check_split, cached_arrays, register_dataset
 
 # %% auto #0
 __all__ = ['digits', 'shapes', 'ImageFolder', 'image_folder', 'lazy_image_folder']
@@ -163,18 +163,10 @@ def _folder_index(folder: Path, index_dir=None) -> dict:
     if index_dir is None: return _scan_folder(folder)
     folder = folder.resolve()
     cache = Path(index_dir) / f"{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:12]}.npz"
-    if cache.exists():
-        try:
-            with np.load(cache) as z:
-                if np.array_equal(z['mtimes'], _mtimes(folder, z['classes'])): return {k: z[k] for k in ('classes', 'blob', 'offsets', 'labels')}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile): pass   # a damaged or stale cache is rebuilt
-    ix = _scan_folder(folder)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp := cache.with_suffix(f'.{os.getpid()}.tmp'), 'wb') as f: np.savez(f, mtimes=_mtimes(folder, ix['classes']), **ix)
-        os.replace(tmp, cache)
-    except OSError as e: warnings.warn(f"cannot cache the file index of {folder} in {index_dir} ({e}); it is listed again at every start")
-    return ix
+    def build():
+        ix = _scan_folder(folder)
+        return dict(ix, mtimes=_mtimes(folder, ix['classes']))
+    return cached_arrays(cache, build, lambda z: np.array_equal(z['mtimes'], _mtimes(folder, z['classes'])), f'the file index of {folder}')
 
 # %% ../../nbs/data/01_images.ipynb #f3bc42eb
 def _first_readable(ds, i, load):

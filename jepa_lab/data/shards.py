@@ -6,13 +6,13 @@ Docs: https://jepa-lab.github.io/jepa_lab/data/shards.html.md"""
 
 # %% ../../nbs/data/09_shards.ipynb #11314619
 from __future__ import annotations
-import glob, io, os, tarfile, warnings, zipfile, zlib
+import glob, io, os, tarfile, warnings, zlib
 import numpy as np
 import torch
 from PIL import Image
 from pathlib import Path
 from torch.utils.data import Dataset
-from .core import register_dataset
+from .core import cached_arrays, register_dataset
 from .images import _DECODE_ERRORS, _IMAGE_EXTS, _decode_rgb, _first_readable
 
 # %% auto #0
@@ -85,21 +85,9 @@ def index_shard(path, check: str = 'verify', index_dir=None) -> dict:
     "The index of one tar shard (see `_build_index`), cached as `<shard>.index.npz` beside it (or in `index_dir`) and reused while the shard is unchanged."
     path = Path(path)
     if check not in _CHECKS: raise ValueError(f"check must be one of {_CHECKS}, got {check!r}")
-    cache = Path(index_dir or path.parent) / f"{path.name}.index.npz"
-    if cache.exists():
-        try:
-            with np.load(cache) as z:
-                ix = {k: z[k] for k in z.files}
-            if (ix['version'] == _INDEX_VERSION and np.array_equal(ix['fingerprint'], _fingerprint(path))
-                    and _CHECKS.index(str(ix['check'])) >= _CHECKS.index(check)): return ix
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile): pass    # a damaged or stale cache is rebuilt
-    ix = _build_index(path, check)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp := cache.with_name(f"{cache.name}.{os.getpid()}.tmp"), 'wb') as f: np.savez(f, **ix)
-        os.replace(tmp, cache)
-    except OSError as e: warnings.warn(f"cannot cache the index of {path} as {cache} ({e}); it is built again at every start")
-    return ix
+    fresh = lambda ix: (ix['version'] == _INDEX_VERSION and np.array_equal(ix['fingerprint'], _fingerprint(path))
+                        and _CHECKS.index(str(ix['check'])) >= _CHECKS.index(check))
+    return cached_arrays(Path(index_dir or path.parent) / f"{path.name}.index.npz", lambda: _build_index(path, check), fresh, f'the index of {path}')
 
 # %% ../../nbs/data/09_shards.ipynb #45955400
 _MAX_OPEN = 64                                         # shard files a process keeps open
